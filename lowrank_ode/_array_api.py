@@ -1,0 +1,115 @@
+"""Array-namespace helpers: every numerical routine of the library goes through these.
+
+The idiom is array-api-compat's: ``xp = array_namespace(*arrays)`` at the top of a public
+function, and private helpers take ``xp`` as a keyword.  No global backend state: NumPy arrays
+give NumPy, CuPy arrays give CuPy, array-api-strict arrays give array-api-strict (which the
+test-suite uses to prove that no NumPy-only call leaks into the core).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace as _array_namespace
+from array_api_compat import is_numpy_namespace, to_device
+
+__all__ = [
+    "array_namespace",
+    "ct",
+    "qr_pos",
+    "svd",
+    "is_complex",
+    "fro_norm",
+    "eye_like",
+    "to_numpy",
+    "check_finite",
+    "real_dtype",
+]
+
+
+def array_namespace(*arrays: Any) -> Any:
+    """Return the (compat-wrapped) array namespace of ``arrays``, ignoring ``None`` and scalars."""
+    arrs = [a for a in arrays if a is not None and not isinstance(a, (int, float, complex))]
+    return _array_namespace(*arrs)
+
+
+def is_complex(A: Any, *, xp: Any) -> bool:
+    """True when ``A`` has a complex floating dtype."""
+    return xp.isdtype(A.dtype, "complex floating")
+
+
+def ct(A: Any, *, xp: Any) -> Any:
+    """Conjugate transpose ``Aᴴ`` of a 2-D array (plain transpose for real dtypes)."""
+    At = A.T
+    return xp.conj(At) if is_complex(A, xp=xp) else At
+
+
+def real_dtype(dtype: Any, *, xp: Any) -> Any:
+    """The real floating dtype of the same precision as ``dtype``."""
+    if dtype == xp.complex64:
+        return xp.float32
+    if dtype == xp.complex128:
+        return xp.float64
+    return dtype
+
+
+def eye_like(r: int, A: Any, *, xp: Any) -> Any:
+    """The ``r × r`` identity with the dtype and device of ``A``."""
+    return xp.eye(r, dtype=A.dtype, device=getattr(A, "device", None))
+
+
+def fro_norm(A: Any, *, xp: Any) -> float:
+    """Frobenius norm ``‖A‖_F`` as a Python float."""
+    return float(xp.sqrt(xp.sum(xp.abs(A) ** 2)))
+
+
+def qr_pos(A: Any, *, xp: Any) -> tuple[Any, Any]:
+    """Reduced QR ``A = Q R`` with ``diag(R)`` real and non-negative, so the factors are unique.
+
+    Parameters
+    ----------
+    A : array, shape (n, k), n >= k
+
+    Returns
+    -------
+    Q : array, shape (n, k), orthonormal columns
+    R : array, shape (k, k), upper triangular with real non-negative diagonal
+    """
+    Q, R = xp.linalg.qr(A, mode="reduced")
+    d = xp.linalg.diagonal(R)
+    absd = xp.abs(d)
+    one = xp.ones_like(absd)
+    # phase = d/|d| where d != 0, else 1 (works for real and complex dtypes)
+    safe = xp.where(absd > 0, absd, one)
+    phase = xp.where(absd > 0, d / xp.astype(safe, d.dtype), xp.astype(one, d.dtype))
+    Q = Q * phase[None, :]
+    R = R * xp.conj(phase)[:, None] if is_complex(A, xp=xp) else R * phase[:, None]
+    return Q, R
+
+
+def svd(A: Any, *, xp: Any) -> tuple[Any, Any, Any]:
+    """Thin SVD ``A = P diag(σ) Qᴴ``; returns ``(P, σ, Q)`` with ``Q`` (not ``Qᴴ``)."""
+    P, sigma, Qh = xp.linalg.svd(A, full_matrices=False)
+    return P, sigma, ct(Qh, xp=xp)
+
+
+def to_numpy(A: Any) -> np.ndarray:
+    """Copy any array-API array to a NumPy array on the host."""
+    if isinstance(A, np.ndarray):
+        return A
+    xp = array_namespace(A)
+    if is_numpy_namespace(xp):
+        return np.asarray(A)
+    if hasattr(A, "get"):  # CuPy
+        return A.get()
+    try:
+        return np.asarray(to_device(A, "cpu"))
+    except Exception:  # noqa: BLE001 - array-api-strict and friends
+        return np.asarray(A)
+
+
+def check_finite(A: Any, name: str, *, xp: Any) -> None:
+    """Raise ``ValueError`` naming ``name`` when ``A`` holds NaN or inf."""
+    if not bool(xp.all(xp.isfinite(A))):
+        raise ValueError(f"{name} contains NaN or inf values")

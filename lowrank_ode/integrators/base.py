@@ -1,0 +1,212 @@
+"""Base class of the integrators and the sub-steps they share (K-, L- and Galerkin S-steps).
+
+Contract for subclasses (in the spirit of ``scipy.integrate.OdeSolver``):
+
+1. declare ``name``, ``order`` (classical order in h on smooth problems, before truncation) and
+   ``rank_adaptive``;
+2. implement ``step_blocks(F, t, Y, h) -> list``: one step from ``t`` to ``t + h``.  ``Y`` is a
+   list of blocks — :class:`~lowrank_ode.LowRank` with orthonormal U, V, or plain arrays for
+   dense ("free") blocks — and ``F`` a :class:`~lowrank_ode.problems.Problem`.  The step is pure:
+   it returns new blocks and never modifies its inputs;
+3. evaluate the right-hand side only through ``F.at(t, blocks)`` and the thin products of the
+   returned evaluation, so that no ``n × m`` matrix is formed;
+4. integrate the K-, L- and S-equations with ``self.substep``, handing over ``f0`` when the
+   evaluation at the initial value is already known (one evaluation serves K and L).
+
+Notation (all papers): Y = U S Vᴴ, K = U S, L = V Sᴴ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .._array_api import array_namespace, ct, eye_like, qr_pos
+from ..lowrank import LowRank
+from ..problems.base import Evaluation, Problem, as_problem
+from ..substep import SubstepSolver, get_substep
+from ..truncation import Truncation
+
+__all__ = ["Integrator"]
+
+
+def lowrank_indices(Y: Sequence[Any]) -> list[int]:
+    """Indices of the :class:`LowRank` blocks of a point."""
+    return [i for i, b in enumerate(Y) if isinstance(b, LowRank)]
+
+
+def free_indices(Y: Sequence[Any]) -> list[int]:
+    """Indices of the dense (free) blocks of a point."""
+    return [i for i, b in enumerate(Y) if not isinstance(b, LowRank)]
+
+
+class Integrator:
+    """One step of a dynamical low-rank integrator; see the module docstring for the contract.
+
+    Parameters
+    ----------
+    substep : {"rk4", "euler", "exact"} or SubstepSolver
+        Solver for the K-, L- and S-equations.
+    truncation : Truncation, optional
+        Rank selection of the methods that truncate an augmented factorization (rank-adaptive,
+        parallel, midpoint).  ``None``: truncate back to the rank of the input (fixed rank).
+    """
+
+    name: str = ""
+    order: int = 1
+    rank_adaptive: bool = False
+    supports_free_blocks: bool = False
+
+    def __init__(
+        self, substep: str | SubstepSolver = "rk4", truncation: Truncation | None = None
+    ) -> None:
+        self.substep = get_substep(substep)
+        if truncation is not None and not isinstance(truncation, Truncation):
+            raise TypeError(f"truncation must be a Truncation or None, got {truncation!r}")
+        self.truncation = truncation
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(substep={self.substep!r}, truncation={self.truncation!r})"
+
+    # ------------------------------------------------------------------ public
+    def step(self, F: Any, t: float, Y: LowRank | Sequence[Any], h: float) -> Any:
+        """One step from ``t`` to ``t + h``; returns a :class:`LowRank` (or a list of blocks)."""
+        F = as_problem(F)
+        if isinstance(Y, LowRank):
+            return self.step_blocks(F, t, [Y], h)[0]
+        Y = list(Y)
+        if not self.supports_free_blocks and free_indices(Y):
+            raise ValueError(f"method {self.name!r} does not support dense (free) blocks")
+        return self.step_blocks(F, t, Y, h)
+
+    def step_blocks(self, F: Problem, t: float, Y: list[Any], h: float) -> list[Any]:
+        """One step on a list of blocks (see the contract)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ shared sub-steps
+    def k_step(
+        self, F: Problem, t: float, Y: list[Any], h: float, G0: Evaluation | None,
+        with_free: bool = False,
+    ) -> tuple[list[Any], list[Any]]:
+        """K-step  K' = F(t, K V₀ᴴ) V₀,  K(t) = U₀S₀  (V₀ fixed), for every low-rank block.
+
+        With ``with_free`` the dense blocks evolve with it (θ' = F_θ); returns ``(K₁, θ₁)``.
+        """
+        idx, fidx = lowrank_indices(Y), (free_indices(Y) if with_free else [])
+        V0 = [Y[i].V for i in idx]
+        nK = len(idx)
+
+        def point(X: tuple) -> list[Any]:
+            pts = list(Y)
+            for j, i in enumerate(idx):
+                pts[i] = LowRank(X[j], eye_like(X[j].shape[1], X[j], xp=_xp(X[j])), V0[j])
+            for j, i in enumerate(fidx):
+                pts[i] = X[nK + j]
+            return pts
+
+        def contract(G: Evaluation) -> tuple:
+            return tuple(G.right(i, V0[j]) for j, i in enumerate(idx)) + tuple(
+                G.full(i) for i in fidx
+            )
+
+        def f(s: float, X: tuple) -> tuple:
+            return contract(F.at(s, point(X)))
+
+        X0 = tuple(Y[i].U @ Y[i].S for i in idx) + tuple(Y[i] for i in fidx)
+        X1 = self.substep(f, t, X0, h, f0=None if G0 is None else contract(G0), key="K")
+        return list(X1[:nK]), list(X1[nK:])
+
+    def l_step(
+        self, F: Problem, t: float, Y: list[Any], h: float, G0: Evaluation | None
+    ) -> list[Any]:
+        """L-step  L' = F(t, U₀ Lᴴ)ᴴ U₀,  L(t) = V₀S₀ᴴ  (U₀ fixed), for every low-rank block."""
+        idx = lowrank_indices(Y)
+        U0 = [Y[i].U for i in idx]
+
+        def point(X: tuple) -> list[Any]:
+            pts = list(Y)
+            for j, i in enumerate(idx):
+                pts[i] = LowRank(U0[j], eye_like(X[j].shape[1], X[j], xp=_xp(X[j])), X[j])
+            return pts
+
+        def contract(G: Evaluation) -> tuple:
+            return tuple(G.left(i, U0[j]) for j, i in enumerate(idx))
+
+        def f(s: float, X: tuple) -> tuple:
+            return contract(F.at(s, point(X)))
+
+        X0 = tuple(Y[i].V @ ct(Y[i].S, xp=_xp(Y[i].S)) for i in idx)
+        X1 = self.substep(f, t, X0, h, f0=None if G0 is None else contract(G0), key="L")
+        return list(X1)
+
+    def galerkin_step(
+        self,
+        F: Problem,
+        t: float,
+        Y: list[Any],
+        U: list[Any],
+        V: list[Any],
+        S0: list[Any],
+        h: float,
+        G0: Evaluation | None = None,
+        with_free: bool = True,
+        key: str = "S",
+    ) -> tuple[list[Any], list[Any]]:
+        """Galerkin S-step  S' = Uᴴ F(t, U S Vᴴ) V  in fixed bases U, V from ``S0``.
+
+        Dense blocks evolve with it (θ' = F_θ) when ``with_free``.  ``h < 0`` integrates
+        backward in time (the S-step of projector splitting).  Returns ``(S₁, θ₁)``.
+        """
+        idx, fidx = lowrank_indices(Y), (free_indices(Y) if with_free else [])
+        nS = len(idx)
+
+        def point(X: tuple) -> list[Any]:
+            pts = list(Y)
+            for j, i in enumerate(idx):
+                pts[i] = LowRank(U[j], X[j], V[j])
+            for j, i in enumerate(fidx):
+                pts[i] = X[nS + j]
+            return pts
+
+        def contract(G: Evaluation) -> tuple:
+            return tuple(G.galerkin(i, U[j], V[j]) for j, i in enumerate(idx)) + tuple(
+                G.full(i) for i in fidx
+            )
+
+        def f(s: float, X: tuple) -> tuple:
+            return contract(F.at(s, point(X)))
+
+        X0 = tuple(S0) + tuple(Y[i] for i in fidx)
+        X1 = self.substep(f, t, X0, h, f0=None if G0 is None else contract(G0), key=key)
+        return list(X1[:nS]), list(X1[nS:])
+
+    # ------------------------------------------------------------------ helpers
+    def truncate(self, Y: LowRank, rank: int) -> LowRank:
+        """Truncate an augmented factorization by ``self.truncation``, or to ``rank`` if None."""
+        if self.truncation is None:
+            return Y.truncate(rank=min(rank, Y.rank))
+        return Y.truncate(self.truncation)
+
+
+def _xp(A: Any) -> Any:
+    return array_namespace(A)
+
+
+def orth(A: Any) -> Any:
+    """Orthonormal basis of the range of ``A`` (QR with positive diagonal; min(n, k) columns)."""
+    Q, _ = qr_pos(A, xp=array_namespace(A))
+    return Q
+
+
+def change_core(U1: Any, U0: Any, S0: Any, V1: Any, V0: Any) -> Any:
+    """(U₁ᴴU₀) S₀ (V₁ᴴV₀)ᴴ — the initial value of the Galerkin S-step in the new bases."""
+    xp = array_namespace(U1, U0, S0)
+    M = ct(U1, xp=xp) @ U0
+    N = ct(V1, xp=xp) @ V0
+    return M @ S0 @ ct(N, xp=xp)
+
+
+def augment(A: Any, B: Any) -> Any:
+    """orth([A | B]): orthonormal basis of the span of both (at most n columns)."""
+    xp = array_namespace(A, B)
+    return orth(xp.concat([A, B], axis=1))

@@ -1,0 +1,125 @@
+"""Rank selection from singular values — the one place where truncation is decided.
+
+Definition (Ceruti–Kusch–Lubich 2022, Sec. 3, with the tolerance made explicit): given the
+singular values σ₁ ≥ σ₂ ≥ … ≥ σ_k ≥ 0 of a core matrix, keep the smallest r such that
+
+    tail(σ_{r+1}, …, σ_k) ≤ ϑ,      ϑ = max(atol, rtol · ‖σ‖₂),
+
+then clamp r to ``[min_rank, max_rank]`` (and to ``k``).  ``norm`` chooses the tail:
+
+* ``"fro"`` (default): ``tail = (Σ_{j>r} σ_j²)^{1/2}``, the Frobenius error of the truncation;
+* ``"nuc"``: ``tail = Σ_{j>r} σ_j`` (the ℓ¹ tail used in some reference codes);
+* ``"max"``: ``tail = σ_{r+1}`` (pointwise: drop every singular value ≤ ϑ).
+
+``rtol`` is DLRT's relative τ (ϑ = τ‖σ‖₂); ``atol`` the absolute ϑ of the DLRA papers.  The tail
+includes σ_{r+1} — the public DLRT code skips it (and never returns the full rank): we don't.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Truncation", "select_rank"]
+
+_NORMS = ("fro", "nuc", "max")
+
+
+def _check_tol(name: str, value: float | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, (int, float, np.floating, np.integer)) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a real number or None, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Truncation:
+    """Truncation rule: smallest rank with ``tail(σ_{r+1:}) ≤ max(atol, rtol‖σ‖₂)``, clamped.
+
+    Parameters
+    ----------
+    rtol : float or None
+        Relative tolerance (the τ of DLRT): ϑ = rtol·‖σ‖₂.
+    atol : float or None
+        Absolute tolerance ϑ.
+    min_rank : int
+        Never return a rank below this (default 1).
+    max_rank : int or None
+        Never return a rank above this.
+    norm : {"fro", "nuc", "max"}
+        Which tail norm is compared with ϑ (see module docstring).
+
+    Notes
+    -----
+    With neither ``rtol`` nor ``atol`` given, ϑ = 0: only exactly-zero singular values are
+    dropped (the rank is then ``min(k, max_rank)`` for generic data).
+    """
+
+    rtol: float | None = None
+    atol: float | None = None
+    min_rank: int = 1
+    max_rank: int | None = None
+    norm: str = "fro"
+
+    def __post_init__(self) -> None:
+        _check_tol("rtol", self.rtol)
+        _check_tol("atol", self.atol)
+        if not isinstance(self.min_rank, (int, np.integer)) or self.min_rank < 1:
+            raise ValueError(f"min_rank must be an integer >= 1, got {self.min_rank!r}")
+        if self.max_rank is not None and (
+            not isinstance(self.max_rank, (int, np.integer)) or self.max_rank < self.min_rank
+        ):
+            raise ValueError(
+                f"max_rank must be an integer >= min_rank={self.min_rank}, got {self.max_rank!r}"
+            )
+        if self.norm not in _NORMS:
+            raise ValueError(f"norm must be one of {_NORMS}, got {self.norm!r}")
+
+    def threshold(self, sigma: Sequence[float]) -> float:
+        """The tolerance ϑ = max(atol, rtol·‖σ‖₂) for singular values ``sigma``."""
+        s = np.asarray(sigma, dtype=float)
+        theta = 0.0
+        if self.atol is not None:
+            theta = max(theta, float(self.atol))
+        if self.rtol is not None:
+            theta = max(theta, float(self.rtol) * float(np.sqrt(np.sum(s**2))))
+        return theta
+
+    def rank(self, sigma: Any) -> int:
+        """The rank to keep for singular values ``sigma`` (descending, host or device array)."""
+        s = np.asarray(_host(sigma), dtype=float)
+        k = s.shape[0]
+        theta = self.threshold(s)
+        r = select_rank(s, theta, self.norm)
+        hi = k if self.max_rank is None else min(k, self.max_rank)
+        return int(max(min(r, hi), min(self.min_rank, k)))
+
+
+def select_rank(sigma: np.ndarray, theta: float, norm: str = "fro") -> int:
+    """Smallest ``r`` with ``tail(σ_{r+1:}) ≤ theta`` for descending ``sigma`` (no clamping).
+
+    ``tails[r]`` is the tail norm of ``σ[r:]`` (what is dropped when keeping ``r`` values), with
+    ``tails[k] = 0`` so that the full rank ``k`` is always admissible.
+    """
+    s = np.asarray(sigma, dtype=float)
+    if norm == "fro":
+        tails = np.sqrt(np.append(np.cumsum((s**2)[::-1])[::-1], 0.0))
+    elif norm == "nuc":
+        tails = np.append(np.cumsum(s[::-1])[::-1], 0.0)
+    elif norm == "max":
+        tails = np.append(s, 0.0)
+    else:
+        raise ValueError(f"norm must be one of {_NORMS}, got {norm!r}")
+    return int(np.argmax(tails <= theta))
+
+
+def _host(a: Any) -> Any:
+    from ._array_api import to_numpy
+
+    return to_numpy(a) if not isinstance(a, (list, tuple, np.ndarray)) else a
