@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.linalg import expm
 
 from .._array_api import array_namespace
 from ..lowrank import LowRank
@@ -105,12 +104,25 @@ class KLWProblem(ExplicitProblem):
             self.D = self.D + eps * E / np.linalg.norm(E, 2)
         self.W1 = random_skew(n, rng, w_norm)
         self.W2 = random_skew(n, rng, w_norm)
+        # e^{tW} = Q e^{−iΛt} Qᴴ from the Hermitian iW = QΛQᴴ: two products per time instead of
+        # a Padé expm; the last few A(t) are cached (RK stages and K/L-steps share times)
+        self._eig = [np.linalg.eigh(1j * W) for W in (self.W1, self.W2)]
+        self._cache: dict[float, np.ndarray] = {}
         self.eps = float(eps)
         self.xp = xp if xp is not None else array_namespace(np.zeros(1))
         self.shape = (int(n), int(n))
 
+    def _expW(self, k: int, t: float) -> np.ndarray:
+        lam, Q = self._eig[k]
+        return ((Q * np.exp(-1j * lam * t)) @ Q.conj().T).real
+
     def _exact_np(self, t: float) -> np.ndarray:
-        return expm(t * self.W1) @ (np.exp(t) * self.D) @ expm(t * self.W2).T
+        t = float(t)
+        if t not in self._cache:
+            if len(self._cache) >= 8:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[t] = self._expW(0, t) @ (np.exp(t) * self.D) @ self._expW(1, t).T
+        return self._cache[t]
 
     def exact(self, t: float) -> Any:
         """A(t) = e^{tW₁} eᵗ D e^{tW₂}ᵀ."""
