@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._array_api import array_namespace, ct
+from ._array_api import array_namespace, ct, qr_pos
 from .lowrank import LowRank
 
 __all__ = ["tangent_project"]
@@ -24,7 +24,7 @@ def tangent_project(Y: LowRank, Z: Any) -> Any:
     -------
     array, shape (n, m), or LowRank of rank ≤ 2r
         Dense input gives a dense result; a factored ``Z = A B Cᴴ`` gives the factored
-        projection ``[U | Ũ] [[UᴴZV, UᴴZ(I−VVᴴ)…]] …`` of rank ≤ 2r, without forming Z.
+        projection (rank ≤ 2r, orthonormal outer factors), without forming Z.
     """
     U, V = Y.U, Y.V
     if isinstance(Z, LowRank):
@@ -33,13 +33,13 @@ def tangent_project(Y: LowRank, Z: Any) -> Any:
             raise ValueError(f"Z has shape {Z.shape}, expected {Y.shape}")
         ZV = Z.U @ (Z.S @ (ct(Z.V, xp=xp) @ V))  # Z V      (n × r)
         ZhU = Z.V @ (ct(Z.S, xp=xp) @ (ct(Z.U, xp=xp) @ U))  # Zᴴ U  (m × r)
-        UhZV = ct(U, xp=xp) @ ZV
-        # P(Y)Z = U (UᴴZ) + (ZV) Vᴴ − U (UᴴZV) Vᴴ = [U | ZV] [[−UᴴZV, I], [I, 0]] [V | ZᴴU]ᴴ
-        r = U.shape[1]
-        I = xp.eye(r, dtype=UhZV.dtype)
-        O = xp.zeros((r, r), dtype=UhZV.dtype)
-        core = xp.concat([xp.concat([-UhZV, I], axis=1), xp.concat([I, O], axis=1)], axis=0)
-        return LowRank(xp.concat([U, ZV], axis=1), core, xp.concat([V, ZhU], axis=1)).orthonormalize()
+        M = ct(U, xp=xp) @ ZV  # UᴴZV
+        # P(Y)Z = U (ZᴴU)ᴴ + (ZV) Vᴴ − U M Vᴴ, written in orthonormal bases of [U | ZV], [V | ZᴴU]
+        Qu, _ = qr_pos(xp.concat([U, ZV], axis=1), xp=xp)
+        Qv, _ = qr_pos(xp.concat([V, ZhU], axis=1), xp=xp)
+        a, b = ct(Qu, xp=xp) @ U, ct(V, xp=xp) @ Qv
+        core = a @ (ct(ZhU, xp=xp) @ Qv) + (ct(Qu, xp=xp) @ ZV) @ b - a @ M @ b
+        return LowRank(Qu, core, Qv)
     xp = array_namespace(U, Z)
     if tuple(Z.shape) != Y.shape:
         raise ValueError(f"Z has shape {tuple(Z.shape)}, expected {Y.shape}")

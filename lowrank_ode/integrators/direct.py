@@ -40,9 +40,15 @@ class Direct(Integrator):
                 FhU = G.left(i, U)
                 Sdot = ct(U, xp=xp) @ FV
                 # X S⁻¹ = solve(Sᵀ, Xᵀ)ᵀ and X S⁻ᴴ = solve(conj(S), Xᵀ)ᵀ
-                Udot = xp.linalg.solve(S.T, (FV - U @ Sdot).T).T
                 Sc = xp.conj(S) if xp.isdtype(S.dtype, "complex floating") else S
-                Vdot = xp.linalg.solve(Sc, (FhU - V @ ct(Sdot, xp=xp)).T).T
+                try:
+                    Udot = xp.linalg.solve(S.T, (FV - U @ Sdot).T).T
+                    Vdot = xp.linalg.solve(Sc, (FhU - V @ ct(Sdot, xp=xp)).T).T
+                except Exception as exc:  # LinAlgError on NumPy, other types elsewhere
+                    raise ValueError(
+                        f"direct (Koch–Lubich) method broke down at t={s:.6g}: S is singular "
+                        f"({exc}); use ksl, bug or rabug, which do not invert S"
+                    ) from exc
                 out += [Udot, Sdot, Vdot]
             return tuple(out)
 

@@ -1,0 +1,95 @@
+"""Bad input gets a clear exception naming the parameter and the value."""
+
+import numpy as np
+import pytest
+
+import lowrank_ode as lo
+from lowrank_ode.problems import LyapunovProblem
+
+
+@pytest.fixture
+def setup():
+    P = LyapunovProblem(8, 6)
+    return P, P.initial(2)
+
+
+def test_bad_step_size(setup):
+    P, Y0 = setup
+    for h in (0.0, -0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=r"h must be a finite number > 0, got"):
+            lo.solve(P, Y0, (0, 1), h)
+
+
+def test_bad_t_span(setup):
+    P, Y0 = setup
+    with pytest.raises(ValueError, match="t_span"):
+        lo.solve(P, Y0, (1, 0), 0.1)
+    with pytest.raises(ValueError, match="t_span"):
+        lo.solve(P, Y0, "ab", 0.1)
+
+
+def test_unknown_method_and_substep(setup):
+    P, Y0 = setup
+    with pytest.raises(ValueError, match=r"method must be one of .* got 'bogus'"):
+        lo.solve(P, Y0, (0, 1), 0.1, method="bogus")
+    with pytest.raises(ValueError, match=r"substep must be one of .* got 'rk9'"):
+        lo.solve(P, Y0, (0, 1), 0.1, substep="rk9")
+
+
+def test_negative_tolerances(setup):
+    P, Y0 = setup
+    with pytest.raises(ValueError, match=r"rtol must be a finite number >= 0, got -0.1"):
+        lo.solve(P, Y0, (0, 1), 0.1, method="rabug", rtol=-0.1)
+    with pytest.raises(ValueError, match=r"atol must be a finite number >= 0"):
+        lo.solve(P, Y0, (0, 1), 0.1, method="rabug", atol=-1.0)
+    with pytest.raises(ValueError, match="fixed rank"):
+        lo.solve(P, Y0, (0, 1), 0.1, method="bug", rtol=1e-3)
+
+
+def test_non_orthonormal_and_nonfinite_initial_value(setup):
+    P, Y0 = setup
+    bad = lo.LowRank(2 * Y0.U, Y0.S, Y0.V)
+    with pytest.raises(ValueError, match=r"Y0.U must have orthonormal columns"):
+        lo.solve(P, bad, (0, 1), 0.1)
+    S = np.array(Y0.S)
+    S[0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"Y0.S contains NaN or inf"):
+        lo.solve(P, lo.LowRank(Y0.U, S, Y0.V), (0, 1), 0.1)
+
+
+def test_shape_mismatch(setup):
+    P, _ = setup
+    Y = lo.LowRank.random((6, 8), 2, 0)
+    with pytest.raises(ValueError, match=r"Y0 has shape \(6, 8\) but the problem has shape \(8, 6\)"):
+        lo.solve(P, Y, (0, 1), 0.1)
+
+
+def test_rhs_returning_nan_or_wrong_shape():
+    Y0 = lo.LowRank.random((5, 4), 2, 0)
+    with pytest.raises(ValueError, match=r"F\(t=0, Y\) contains NaN or inf"):
+        lo.solve(lambda t, Y: np.full_like(Y, np.nan), Y0, (0, 1), 0.5)
+    with pytest.raises(ValueError, match=r"F\(t, Y\) must return an array of shape \(5, 4\)"):
+        lo.solve(lambda t, Y: np.zeros((4, 5)), Y0, (0, 1), 0.5)
+    with pytest.raises(TypeError, match="F must be a Problem or a callable"):
+        lo.solve(42, Y0, (0, 1), 0.5)
+
+
+def test_breakdown_is_reported():
+    """A method that produces NaN/inf (direct with a singular S) raises naming the step."""
+    U = np.linalg.qr(np.random.default_rng(0).standard_normal((6, 2)))[0]
+    Y0 = lo.LowRank(U, np.diag([1.0, 0.0]), U)
+    F = lambda t, Y: Y + np.ones_like(Y)
+    with pytest.raises(ValueError, match=r"direct .* broke down at t=0: S is singular"):
+        lo.solve(F, Y0, (0, 1), 0.5, method="direct")
+    Y0 = lo.LowRank(U, np.diag([1.0, 1e-300]), U)
+    with pytest.raises(ValueError, match=r"non-finite values .* 'direct'|F\(t=0.25, Y\) contains NaN"):
+        lo.solve(F, Y0, (0, 1), 0.5, method="direct")
+
+
+def test_solution_record(setup):
+    P, Y0 = setup
+    sol = lo.solve(P, Y0, (0, 0.25), 0.1, method="bug", substep="euler")
+    assert sol.n_steps == 3 and np.isclose(sol.t[-1], 0.25) and len(sol.y) == 4
+    assert sol.n_evals == 2 * 3  # Euler BUG: one evaluation for K and L, one for S
+    sol = lo.solve(P, Y0, (0, 0.3), 0.1, method="parallel", substep="euler")
+    assert sol.n_evals == 3  # parallel BUG with Euler: a single evaluation per step

@@ -1,0 +1,127 @@
+"""LowRank, truncation semantics, tangent projection, QR with positive diagonal."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import lowrank_ode as lo
+from lowrank_ode._array_api import array_namespace, qr_pos
+from lowrank_ode.testing import check_orthonormal, lowrank_points, make_point, point_specs
+from lowrank_ode.truncation import select_rank
+
+xnp = array_namespace(np.zeros(1))
+
+
+@settings(max_examples=40, deadline=None)
+@given(Y=lowrank_points(max_size=10))
+def test_from_dense_round_trip(Y):
+    A = Y.to_dense()
+    Z = lo.LowRank.from_dense(A, rank=Y.rank)
+    assert Z.shape == Y.shape and Z.rank == Y.rank and Z.dtype == Y.dtype
+    check_orthonormal(Z)
+    assert np.linalg.norm(Z.to_dense() - A) <= 1e-12 * max(1.0, np.linalg.norm(A))
+
+
+@settings(max_examples=40, deadline=None)
+@given(spec=point_specs(max_size=10))
+def test_qr_positive_diagonal_is_unique(spec):
+    A = make_point(spec).U @ np.asarray(np.random.default_rng(spec.seed).standard_normal(
+        (spec.rank, spec.rank)) + 3 * np.eye(spec.rank), dtype=spec.dtype)
+    Q, R = qr_pos(A, xp=xnp)
+    d = np.diag(R)
+    assert np.all(d.real >= 0) and np.allclose(d.imag, 0)
+    assert np.allclose(Q @ R, A, atol=1e-12)
+    check_orthonormal(lo.LowRank(Q, np.eye(Q.shape[1], dtype=Q.dtype), Q[:, :Q.shape[1]]), 1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sigma=st.lists(st.floats(0, 10, allow_nan=False), min_size=1, max_size=12),
+    rtol=st.one_of(st.none(), st.floats(0, 1)),
+    atol=st.one_of(st.none(), st.floats(0, 5)),
+    norm=st.sampled_from(["fro", "nuc", "max"]),
+)
+def test_truncation_semantics(sigma, rtol, atol, norm):
+    """Smallest r with tail(σ_{r+1:}) ≤ max(atol, rtol‖σ‖₂) — and r−1 would violate it."""
+    s = np.sort(np.asarray(sigma))[::-1]
+    rule = lo.Truncation(rtol=rtol, atol=atol, norm=norm, min_rank=1)
+    theta = max(atol or 0.0, (rtol or 0.0) * np.linalg.norm(s))
+    tail = {"fro": lambda x: np.linalg.norm(x), "nuc": np.sum,
+            "max": lambda x: x.max() if x.size else 0.0}[norm]
+    r = select_rank(s, theta, norm)
+    assert tail(s[r:]) <= theta
+    if r > 0:
+        assert tail(s[r - 1:]) > theta  # minimality: the tail includes σ_r (no skipped value)
+    assert rule.rank(s) == max(r, 1)
+
+
+def test_truncation_examples_and_clamps():
+    s = np.array([1.0, 0.1, 0.01, 0.001])
+    assert lo.Truncation(atol=0.0101).rank(s) == 2  # tail(0.01, 0.001) = 0.01005 ≤ 0.0101
+    assert lo.Truncation(atol=0.0100).rank(s) == 3
+    assert lo.Truncation(atol=0.011, norm="nuc").rank(s) == 2
+    assert lo.Truncation(atol=0.01, norm="max").rank(s) == 2
+    assert lo.Truncation(rtol=0.5).rank(s) == 1
+    assert lo.Truncation(atol=10, min_rank=3).rank(s) == 3
+    assert lo.Truncation(atol=0, max_rank=2).rank(s) == 2
+    assert lo.Truncation().rank(np.array([1.0, 0.5, 0.0])) == 2  # exact zeros dropped
+    assert lo.Truncation().rank(s) == 4  # never fires: keeps everything (not r)
+
+
+@pytest.mark.parametrize(
+    "kw,match",
+    [({"rtol": -1e-3}, "rtol"), ({"atol": float("nan")}, "atol"), ({"min_rank": 0}, "min_rank"),
+     ({"max_rank": 0}, "max_rank"), ({"norm": "l3"}, "norm")],
+)
+def test_truncation_bad_input(kw, match):
+    with pytest.raises(ValueError, match=match):
+        lo.Truncation(**kw)
+
+
+@settings(max_examples=40, deadline=None)
+@given(spec=point_specs(max_size=9), seed=st.integers(0, 1000))
+def test_tangent_projection(spec, seed):
+    """P(Y) is idempotent, maps into T_Y M, fixes tangent vectors; factored == dense."""
+    Y = make_point(spec)
+    rng = np.random.default_rng(seed)
+    Z = rng.standard_normal(Y.shape).astype(spec.dtype)
+    if np.dtype(spec.dtype).kind == "c":
+        Z = Z + 1j * rng.standard_normal(Y.shape)
+    PZ = lo.tangent_project(Y, Z)
+    assert np.allclose(lo.tangent_project(Y, PZ), PZ, atol=1e-12)
+    U, V = Y.U, Y.V
+    # normal component (I − UUᴴ) PZ (I − VVᴴ) vanishes
+    Pu = np.eye(Y.shape[0]) - U @ U.conj().T
+    Pv = np.eye(Y.shape[1]) - V @ V.conj().T
+    assert np.linalg.norm(Pu @ PZ @ Pv) <= 1e-12 * max(1, np.linalg.norm(Z))
+    # factored Z gives the same projection without forming Z
+    Zl = lo.LowRank.from_dense(Z, rank=min(Y.shape))
+    assert np.allclose(lo.tangent_project(Y, Zl).to_dense(), PZ, atol=1e-10)
+
+
+def test_lowrank_bad_input():
+    U = np.linalg.qr(np.random.default_rng(0).standard_normal((5, 2)))[0]
+    with pytest.raises(ValueError, match="S must be"):
+        lo.LowRank(U, np.eye(2)[None], U)
+    with pytest.raises(ValueError, match=r"U must have shape \(n, 3\)"):
+        lo.LowRank(U, np.eye(3), np.eye(3))
+    with pytest.raises(ValueError, match="exceeds min"):
+        lo.LowRank(np.ones((2, 3)), np.eye(3), np.ones((5, 3)))
+    with pytest.raises(ValueError, match="orthonormal"):
+        lo.LowRank(2 * U, np.eye(2), U, check_orthonormal=True)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        lo.LowRank(U, np.array([[np.nan, 0], [0, 1]]), U, check_finite=True)
+    with pytest.raises(ValueError, match=r"rank must satisfy 1 <= rank <= 2"):
+        lo.LowRank.from_dense(np.ones((2, 5)), rank=3)
+    with pytest.raises(TypeError, match="rank must be an integer"):
+        lo.LowRank.from_dense(np.ones((2, 5)), rank=1.5)
+    with pytest.raises(ValueError, match="A contains NaN"):
+        lo.LowRank.from_dense(np.full((2, 2), np.inf), rank=1)
+
+
+def test_random_is_reproducible_and_seeded():
+    a = lo.LowRank.random((6, 4), 2, 7)
+    b = lo.LowRank.random((6, 4), 2, np.random.default_rng(7))
+    assert np.array_equal(a.to_dense(), b.to_dense())
+    assert not np.array_equal(a.to_dense(), lo.LowRank.random((6, 4), 2, 8).to_dense())
