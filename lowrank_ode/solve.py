@@ -90,7 +90,9 @@ def make_integrator(
 
 
 def _check_point(Y0: Any, shape: tuple[int, int] | None) -> list[Any]:
-    blocks = [Y0] if isinstance(Y0, LowRank) else list(Y0) if isinstance(Y0, (list, tuple)) else None
+    blocks = (
+        [Y0] if isinstance(Y0, LowRank) else list(Y0) if isinstance(Y0, (list, tuple)) else None
+    )
     if blocks is None or not blocks:
         raise TypeError(f"Y0 must be a LowRank or a list of blocks, got {type(Y0).__name__}")
     for k, b in enumerate(blocks):
@@ -183,8 +185,10 @@ def solve(
         raise ValueError(f"t_span must be a pair of numbers (t0, tf), got {t_span!r}") from None
     if not (math.isfinite(t0) and math.isfinite(tf)) or tf <= t0:
         raise ValueError(f"t_span must satisfy t0 < tf (finite), got {t_span!r}")
-    if isinstance(h, bool) or not isinstance(h, (int, float, np.floating)) or not (
-        math.isfinite(h) and h > 0
+    if (
+        isinstance(h, bool)
+        or not isinstance(h, (int, float, np.floating))
+        or not (math.isfinite(h) and h > 0)
     ):
         raise ValueError(f"h must be a finite number > 0, got {h!r}")
     if not isinstance(save_every, (int, np.integer)) or save_every < 1:

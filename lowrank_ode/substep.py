@@ -130,7 +130,9 @@ class Exact(SubstepSolver):
         def unflat(v: np.ndarray) -> State:
             out, k = [], 0
             for s, z, ref in zip(shapes, sizes, X0, strict=True):
-                out.append(xp.asarray(np.ascontiguousarray(v[k : k + z].reshape(s)), dtype=ref.dtype))
+                out.append(
+                    xp.asarray(np.ascontiguousarray(v[k : k + z].reshape(s)), dtype=ref.dtype)
+                )
                 k += z
             return tuple(out)
 
@@ -160,4 +162,6 @@ def get_substep(substep: str | SubstepSolver) -> SubstepSolver:
         return substep
     if isinstance(substep, str) and substep.lower() in _SOLVERS:
         return _SOLVERS[substep.lower()]()
-    raise ValueError(f"substep must be one of {sorted(_SOLVERS)} or a SubstepSolver, got {substep!r}")
+    raise ValueError(
+        f"substep must be one of {sorted(_SOLVERS)} or a SubstepSolver, got {substep!r}"
+    )

@@ -126,7 +126,9 @@ def check_orthonormal(Y: LowRank, tol: float = 1e-12) -> None:
     for name, A in (("U", Y.U), ("V", Y.V)):
         e = orthonormality_error(A)
         if not e <= tol:
-            raise AssertionError(f"{name} is not orthonormal: ‖{name}ᴴ{name} − I‖ = {e:.3e} > {tol:g}")
+            raise AssertionError(
+                f"{name} is not orthonormal: ‖{name}ᴴ{name} − I‖ = {e:.3e} > {tol:g}"
+            )
 
 
 def dense_error(Y: Any, A: Any, relative: bool = False) -> float:
@@ -177,7 +179,7 @@ def check_order(
     errors = [dense_error(run(h), reference, relative) for h in hs]
     p = empirical_order(hs, errors)
     if not abs(p - expected) <= tol:
-        pairs = ", ".join(f"h={h:.3g}: {e:.3e}" for h, e in zip(hs, errors))
+        pairs = ", ".join(f"h={h:.3g}: {e:.3e}" for h, e in zip(hs, errors, strict=True))
         raise AssertionError(
             f"empirical order {p:.2f}, expected {expected} ± {tol} (errors {pairs})"
         )

@@ -85,7 +85,12 @@ class Integrator:
 
     # ------------------------------------------------------------------ shared sub-steps
     def k_step(
-        self, F: Problem, t: float, Y: list[Any], h: float, G0: Evaluation | None,
+        self,
+        F: Problem,
+        t: float,
+        Y: list[Any],
+        h: float,
+        G0: Evaluation | None,
         with_free: bool = False,
     ) -> tuple[list[Any], list[Any]]:
         """K-step  K' = F(t, K V₀ᴴ) V₀,  K(t) = U₀S₀  (V₀ fixed), for every low-rank block.

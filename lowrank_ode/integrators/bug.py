@@ -83,7 +83,10 @@ class RankAdaptiveBUG(Integrator):
 
     def step_blocks(self, F: Problem, t: float, Y: list[Any], h: float) -> list[Any]:  # noqa: D102
         Z = self.augmented_step(F, t, Y, h)
-        return [self.truncate(z, y.rank) if isinstance(z, LowRank) else z for z, y in zip(Z, Y)]
+        return [
+            self.truncate(z, y.rank) if isinstance(z, LowRank) else z
+            for z, y in zip(Z, Y, strict=True)
+        ]
 
 
 class ParallelBUG(Integrator):

@@ -30,7 +30,7 @@ class Full(Integrator):
 
         A1 = self.substep(f, t, A0, h, key="full")
         out = []
-        for a, b in zip(A1, Y):
+        for a, b in zip(A1, Y, strict=True):
             if isinstance(b, LowRank):
                 Z = LowRank.from_dense(a, rank=min(a.shape))
                 out.append(Z if self.truncation is None else Z.truncate(self.truncation))

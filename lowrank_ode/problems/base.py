@@ -109,7 +109,9 @@ class MatrixODE(Problem):
     def at(self, t: float, blocks: Sequence[Any]) -> Evaluation:
         """Evaluate at the one-block point ``[Y]``."""
         if len(blocks) != 1:
-            raise ValueError(f"{type(self).__name__} is a single-matrix problem, got {len(blocks)} blocks")
+            raise ValueError(
+                f"{type(self).__name__} is a single-matrix problem, got {len(blocks)} blocks"
+            )
         return _MatrixEvaluation(self, t, blocks[0])
 
     def _factored(self) -> bool:

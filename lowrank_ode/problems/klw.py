@@ -93,8 +93,11 @@ class KLWProblem(ExplicitProblem):
             raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
         rng = np.random.default_rng(seed)
         d = np.zeros(n)
-        sv = 2.0 ** -np.arange(1, n + 1) if singular_values is None else np.asarray(
-            singular_values, dtype=float)
+        sv = (
+            2.0 ** -np.arange(1, n + 1)
+            if singular_values is None
+            else np.asarray(singular_values, dtype=float)
+        )
         if sv.ndim != 1 or sv.shape[0] > n:
             raise ValueError(f"singular_values must be 1-D with at most n={n} entries")
         d[: sv.shape[0]] = sv

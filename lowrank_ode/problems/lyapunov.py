@@ -131,8 +131,7 @@ class LyapunovProblem(MatrixODE):
         S = np.diag(2.0 ** -np.arange(rank))
         xp = self.xp
         dt = dtype if dtype is not None else xp.float64
-        return LowRank(*(xp.astype(xp.asarray(np.ascontiguousarray(M)), dt)
-                         for M in (Qn, S, Qm)))
+        return LowRank(*(xp.astype(xp.asarray(np.ascontiguousarray(M)), dt) for M in (Qn, S, Qm)))
 
     def exact(self, t: float, Y0: Any) -> Any:
         """Exact solution Y(t) from ``Y0`` (dense or LowRank) via the sine transform (dense)."""

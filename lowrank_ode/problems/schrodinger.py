@@ -61,9 +61,8 @@ class SchrodingerProblem(MatrixODE):
         X, S, Z = Y.U, Y.S, Y.V
         v = xp.astype(self.v, V.dtype)[:, None]
         Zh = ct(Z, xp=xp)
-        return (
-            self.a * (self._D(X @ (S @ (Zh @ V))) + X @ (S @ (Zh @ self._D(V))))
-            + v * (X @ (S @ (Zh @ (v * V))))
+        return self.a * (self._D(X @ (S @ (Zh @ V))) + X @ (S @ (Zh @ self._D(V)))) + v * (
+            X @ (S @ (Zh @ (v * V)))
         )
 
     def dense(self, t: float, A: Any) -> Any:

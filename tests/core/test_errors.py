@@ -60,7 +60,9 @@ def test_non_orthonormal_and_nonfinite_initial_value(setup):
 def test_shape_mismatch(setup):
     P, _ = setup
     Y = lo.LowRank.random((6, 8), 2, 0)
-    with pytest.raises(ValueError, match=r"Y0 has shape \(6, 8\) but the problem has shape \(8, 6\)"):
+    with pytest.raises(
+        ValueError, match=r"Y0 has shape \(6, 8\) but the problem has shape \(8, 6\)"
+    ):
         lo.solve(P, Y, (0, 1), 0.1)
 
 
@@ -82,7 +84,9 @@ def test_breakdown_is_reported():
     with pytest.raises(ValueError, match=r"direct .* broke down at t=0: S is singular"):
         lo.solve(F, Y0, (0, 1), 0.5, method="direct")
     Y0 = lo.LowRank(U, np.diag([1.0, 1e-300]), U)
-    with pytest.raises(ValueError, match=r"non-finite values .* 'direct'|F\(t=0.25, Y\) contains NaN"):
+    with pytest.raises(
+        ValueError, match=r"non-finite values .* 'direct'|F\(t=0.25, Y\) contains NaN"
+    ):
         lo.solve(F, Y0, (0, 1), 0.5, method="direct")
 
 

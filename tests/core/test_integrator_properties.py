@@ -56,7 +56,9 @@ def test_parallel_is_not_exact():
     F, A = polynomial_rank_r_problem(spec)
     Y0 = lo.LowRank.from_dense(A(0.0), rank=3)
     with pytest.raises(AssertionError, match="not exact"):
-        check_exactness(lambda: lo.solve(F, Y0, (0, 0.5), 0.1, method="parallel").y[-1], A(0.5), 1e-9)
+        check_exactness(
+            lambda: lo.solve(F, Y0, (0, 0.5), 0.1, method="parallel").y[-1], A(0.5), 1e-9
+        )
 
 
 @pytest.mark.parametrize("method", ["rabug", "parallel", "midpoint"])

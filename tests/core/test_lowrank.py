@@ -26,13 +26,16 @@ def test_from_dense_round_trip(Y):
 @settings(max_examples=40, deadline=None)
 @given(spec=point_specs(max_size=10))
 def test_qr_positive_diagonal_is_unique(spec):
-    A = make_point(spec).U @ np.asarray(np.random.default_rng(spec.seed).standard_normal(
-        (spec.rank, spec.rank)) + 3 * np.eye(spec.rank), dtype=spec.dtype)
+    A = make_point(spec).U @ np.asarray(
+        np.random.default_rng(spec.seed).standard_normal((spec.rank, spec.rank))
+        + 3 * np.eye(spec.rank),
+        dtype=spec.dtype,
+    )
     Q, R = qr_pos(A, xp=xnp)
     d = np.diag(R)
     assert np.all(d.real >= 0) and np.allclose(d.imag, 0)
     assert np.allclose(Q @ R, A, atol=1e-12)
-    check_orthonormal(lo.LowRank(Q, np.eye(Q.shape[1], dtype=Q.dtype), Q[:, :Q.shape[1]]), 1e-12)
+    check_orthonormal(lo.LowRank(Q, np.eye(Q.shape[1], dtype=Q.dtype), Q[:, : Q.shape[1]]), 1e-12)
 
 
 @settings(max_examples=60, deadline=None)
@@ -47,12 +50,15 @@ def test_truncation_semantics(sigma, rtol, atol, norm):
     s = np.sort(np.asarray(sigma))[::-1]
     rule = lo.Truncation(rtol=rtol, atol=atol, norm=norm, min_rank=1)
     theta = max(atol or 0.0, (rtol or 0.0) * np.linalg.norm(s))
-    tail = {"fro": lambda x: np.linalg.norm(x), "nuc": np.sum,
-            "max": lambda x: x.max() if x.size else 0.0}[norm]
+    tail = {
+        "fro": lambda x: np.linalg.norm(x),
+        "nuc": np.sum,
+        "max": lambda x: x.max() if x.size else 0.0,
+    }[norm]
     r = select_rank(s, theta, norm)
     assert tail(s[r:]) <= theta
     if r > 0:
-        assert tail(s[r - 1:]) > theta  # minimality: the tail includes σ_r (no skipped value)
+        assert tail(s[r - 1 :]) > theta  # minimality: the tail includes σ_r (no skipped value)
     assert rule.rank(s) == max(r, 1)
 
 
@@ -71,8 +77,13 @@ def test_truncation_examples_and_clamps():
 
 @pytest.mark.parametrize(
     "kw,match",
-    [({"rtol": -1e-3}, "rtol"), ({"atol": float("nan")}, "atol"), ({"min_rank": 0}, "min_rank"),
-     ({"max_rank": 0}, "max_rank"), ({"norm": "l3"}, "norm")],
+    [
+        ({"rtol": -1e-3}, "rtol"),
+        ({"atol": float("nan")}, "atol"),
+        ({"min_rank": 0}, "min_rank"),
+        ({"max_rank": 0}, "max_rank"),
+        ({"norm": "l3"}, "norm"),
+    ],
 )
 def test_truncation_bad_input(kw, match):
     with pytest.raises(ValueError, match=match):

@@ -12,8 +12,8 @@ from lowrank_ode.testing import check_descent, check_order, dense_error
 @pytest.fixture(scope="module")
 def klw_projected():
     """KLW with a rank-6 core plus an ε = 1e-2 full-rank perturbation, and a reference of the
-    projected ODE dY/dt = P(Y)Ȧ(t) (the Koch–Lubich factor ODE with RK4 and a small step — well conditioned here —
-    checked against Strang)."""
+    projected ODE dY/dt = P(Y)Ȧ(t): the Koch–Lubich factor ODE with RK4 and a small step (well
+    conditioned here), checked against Strang."""
     P = KLWProblem(24, singular_values=2.0 ** -np.arange(1, 7), eps=1e-2, seed=1)
     Y0 = P.initial(6)
     T = 0.5
@@ -34,15 +34,20 @@ def test_order_against_projected_ode(klw_projected, method, order, tol):
     assert lo.integrators.METHODS[method].order == order
     check_order(
         lambda h: lo.solve(P, Y0, (0, T), h, method=method).y[-1],
-        ref, [0.1, 0.05, 0.025, 0.0125], expected=order, tol=tol,
+        ref,
+        [0.1, 0.05, 0.025, 0.0125],
+        expected=order,
+        tol=tol,
     )
 
 
 def test_parallel_order_one(klw_projected):
     """Parallel BUG: first order (pre-asymptotically faster, so test the finer pairs)."""
     P, Y0, T, ref = klw_projected
-    errs = [dense_error(lo.solve(P, Y0, (0, T), h, method="parallel").y[-1], ref)
-            for h in [0.025, 0.0125, 0.00625, 0.003125]]
+    errs = [
+        dense_error(lo.solve(P, Y0, (0, T), h, method="parallel").y[-1], ref)
+        for h in [0.025, 0.0125, 0.00625, 0.003125]
+    ]
     slopes = np.diff(np.log(errs)) / np.log(0.5)
     assert 0.8 < slopes[-1] < 1.4, slopes
 
@@ -64,7 +69,9 @@ def test_midpoint_at_least_second_order():
     """Midpoint BUG: order ≥ 2 where BUG is order 1 (same problem, same step sizes)."""
     F, Y0, ref = _cubic_problem()
     hs = [0.2, 0.1, 0.05, 0.025]
-    p_bug, _ = check_order(lambda h: lo.solve(F, Y0, (0, 1), h, method="bug").y[-1], ref, hs, 1, 0.15)
+    p_bug, _ = check_order(
+        lambda h: lo.solve(F, Y0, (0, 1), h, method="bug").y[-1], ref, hs, 1, 0.15
+    )
     e_mid = [dense_error(lo.solve(F, Y0, (0, 1), h, method="midpoint").y[-1], ref) for h in hs[:3]]
     slope = lo.testing.empirical_order(hs[:3], e_mid)
     assert slope >= 1.8, f"midpoint order {slope:.2f} < 2 (errors {e_mid})"
@@ -98,10 +105,16 @@ def test_robustness_small_singular_values():
 def test_descent_of_gradient_flow(method, kw):
     """f(Yₙ₊₁) ≤ f(Yₙ) for the gradient flow of f = ½‖Y − B‖² with small h."""
     rng = np.random.default_rng(0)
-    B = rng.standard_normal((15, 12)) @ np.diag(2.0 ** -np.arange(12)) @ rng.standard_normal((12, 12))
+    B = (
+        rng.standard_normal((15, 12))
+        @ np.diag(2.0 ** -np.arange(12))
+        @ rng.standard_normal((12, 12))
+    )
     F = QuadraticGradientFlow(B)
     Y0 = lo.LowRank.random((15, 12), 3, 1)
-    vals = [F.value(Y) for Y in lo.solve(F, Y0, (0, 2), 0.05, method=method, substep="euler", **kw).y]
+    vals = [
+        F.value(Y) for Y in lo.solve(F, Y0, (0, 2), 0.05, method=method, substep="euler", **kw).y
+    ]
     slack = 0.0 if method != "rabug" else 1e-8 * 10
     check_descent(vals, slack=slack)
     assert vals[-1] < 0.5 * vals[0]
@@ -124,7 +137,7 @@ def test_norm_conservation_projector_splitting(method):
 
 @pytest.mark.parametrize("method", ["rabug", "midpoint"])
 def test_norm_conserved_up_to_truncation(method):
-    """Augmented BUG and midpoint: the S-step basis contains U₀, V₀, so only truncation loses norm."""
+    """Augmented and midpoint BUG: the S-step basis contains U₀, V₀; only truncation loses norm."""
     P = SchrodingerProblem(10)
     Y0 = P.initial(seed=1, rank=3)
     theta = 1e-9
@@ -166,5 +179,7 @@ def test_rank_adaptive_error_bound():
     Y0 = P.initial(6)
     for theta in (1e-12, 1e-4, 1e-3):
         for h in (0.1, 0.05, 0.025):
-            e = dense_error(lo.solve(P, Y0, (0, T), h, method="rabug", atol=theta).y[-1], P.exact(T))
+            e = dense_error(
+                lo.solve(P, Y0, (0, T), h, method="rabug", atol=theta).y[-1], P.exact(T)
+            )
             assert e <= 3 * eps + 10 * eps * h + 2 * T * theta / h, (theta, h, e)
