@@ -110,7 +110,7 @@ class KLWProblem(ExplicitProblem):
         # e^{tW} = Q e^{−iΛt} Qᴴ from the Hermitian iW = QΛQᴴ: two products per time instead of
         # a Padé expm; the last few A(t) are cached (RK stages and K/L-steps share times)
         self._eig = [np.linalg.eigh(1j * W) for W in (self.W1, self.W2)]
-        self._cache: dict[float, np.ndarray] = {}
+        self._cache: dict[Any, np.ndarray] = {}
         self.eps = float(eps)
         self.xp = xp if xp is not None else array_namespace(np.zeros(1))
         self.shape = (int(n), int(n))
@@ -122,7 +122,7 @@ class KLWProblem(ExplicitProblem):
     def _exact_np(self, t: float) -> np.ndarray:
         t = float(t)
         if t not in self._cache:
-            if len(self._cache) >= 8:
+            while len(self._cache) >= 16:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[t] = self._expW(0, t) @ (np.exp(t) * self.D) @ self._expW(1, t).T
         return self._cache[t]
@@ -133,8 +133,11 @@ class KLWProblem(ExplicitProblem):
 
     def dense(self, t: float, Y: Any) -> Any:
         """Ȧ(t) = W₁A(t) + A(t) + A(t)W₂ᵀ (independent of Y)."""
-        A = self._exact_np(t)
-        Ad = self.W1 @ A + A + A @ self.W2.T
+        key = ("dot", float(t))
+        if key not in self._cache:
+            A = self._exact_np(t)
+            self._cache[key] = self.W1 @ A + A + A @ self.W2.T
+        Ad = self._cache[key]
         return array_namespace(Y).asarray(Ad) if Y is not None else self.xp.asarray(Ad)
 
     def initial(self, rank: int) -> LowRank:

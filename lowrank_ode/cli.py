@@ -1,0 +1,59 @@
+"""Command line: ``lowrank-ode {demo,train,reproduce}`` (also ``python -m lowrank_ode``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(args.out, quick=args.quick, progress=not args.quiet and sys.stderr.isatty())
+    return 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    try:
+        import studies
+    except ImportError:
+        print("lowrank-ode reproduce needs the studies/ package of a source checkout", file=sys.stderr)
+        return 2
+    studies.reproduce(args.names or None, quick=args.quick, out=args.out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``lowrank-ode`` command."""
+    p = argparse.ArgumentParser(prog="lowrank-ode", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("demo", help="integrate a built-in problem with every method and plot")
+    d.add_argument("--out", default="demo_out")
+    d.add_argument("--quick", action="store_true")
+    d.add_argument("--quiet", action="store_true")
+    d.set_defaults(func=_demo)
+    r = sub.add_parser("reproduce", help="regenerate the studies' figures and tables")
+    r.add_argument("names", nargs="*")
+    r.add_argument("--quick", action="store_true")
+    r.add_argument("--out", default="studies/results")
+    r.set_defaults(func=_reproduce)
+    try:
+        from .dlrt.cli import add_train_parser
+    except ImportError:
+        pass
+    else:
+        add_train_parser(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
