@@ -20,7 +20,9 @@ def _reproduce(args: argparse.Namespace) -> int:
     try:
         import studies
     except ImportError:
-        print("lowrank-ode reproduce needs the studies/ package of a source checkout", file=sys.stderr)
+        print(
+            "lowrank-ode reproduce needs the studies/ package of a source checkout", file=sys.stderr
+        )
         return 2
     studies.reproduce(args.names or None, quick=args.quick, out=args.out)
     return 0

@@ -4,8 +4,11 @@ A state ``X`` is a tuple of arrays (one per block).  A solver is called as
 ``solver(f, t0, X0, h, f0=None, key=None)`` and returns X(t0 + h); ``h`` may be negative
 (the backward S-step of projector splitting).  ``f0`` is f(t0, X0) when the integrator already
 has it — the K- and L-steps of BUG share one evaluation at Y₀, so with explicit Euler one
-right-hand-side evaluation serves both.  ``key`` names the sub-problem ("K", "L", "S", …) for
-solvers that keep state between steps (the optimizers of DLRT); the solvers here ignore it.
+right-hand-side evaluation serves both.  ``key`` names the sub-problem ("K", "L", "S", …) and
+``basis`` gives, for each state entry X_j, the pair ``(P_j, Q_j)`` (``None`` for an identity) in
+which it represents the full-space matrix P_j X_j Q_jᴴ — K = U S lives in (I, V₀), L in (I, U₀),
+S in (U, V).  Solvers that keep state between steps (the optimizers of DLRT) use them to carry
+their state through a change of basis; the solvers here ignore both.
 """
 
 from __future__ import annotations
@@ -42,7 +45,14 @@ class SubstepSolver:
     name: str = ""
 
     def __call__(
-        self, f: RHS, t0: float, X0: State, h: float, f0: State | None = None, key: Any = None
+        self,
+        f: RHS,
+        t0: float,
+        X0: State,
+        h: float,
+        f0: State | None = None,
+        key: Any = None,
+        basis: Any = None,
     ) -> State:
         raise NotImplementedError
 
@@ -56,7 +66,7 @@ class Euler(SubstepSolver):
     order = 1
     name = "euler"
 
-    def __call__(self, f, t0, X0, h, f0=None, key=None):  # noqa: D102
+    def __call__(self, f, t0, X0, h, f0=None, key=None, basis=None):  # noqa: D102
         k1 = f(t0, X0) if f0 is None else f0
         return axpy(h, k1, X0)
 
@@ -81,7 +91,7 @@ class RK4(SubstepSolver):
     def __repr__(self) -> str:
         return f"RK4(n_steps={self.n_steps})"
 
-    def __call__(self, f, t0, X0, h, f0=None, key=None):  # noqa: D102
+    def __call__(self, f, t0, X0, h, f0=None, key=None, basis=None):  # noqa: D102
         dt = h / self.n_steps
         X, t = X0, t0
         for j in range(self.n_steps):
@@ -112,7 +122,7 @@ class Exact(SubstepSolver):
     def __init__(self, max_size: int = 3000) -> None:
         self.max_size = int(max_size)
 
-    def __call__(self, f, t0, X0, h, f0=None, key=None):  # noqa: D102
+    def __call__(self, f, t0, X0, h, f0=None, key=None, basis=None):  # noqa: D102
         from scipy.linalg import expm
 
         xp = array_namespace(*X0)

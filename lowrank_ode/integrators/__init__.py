@@ -1,7 +1,7 @@
 """The integrators, one family per module, and the registry of method names used by solve()."""
 
 from .base import Integrator
-from .bug import BUG, ParallelBUG, RankAdaptiveBUG
+from .bug import BUG, FixedBasisGalerkin, ParallelBUG, RankAdaptiveBUG
 from .direct import Direct
 from .full import Full
 from .midpoint import MidpointBUG
@@ -16,6 +16,7 @@ METHODS: dict[str, type[Integrator]] = {
     "rabug": RankAdaptiveBUG,
     "parallel": ParallelBUG,
     "midpoint": MidpointBUG,
+    "galerkin": FixedBasisGalerkin,
 }
 
 __all__ = [
@@ -28,5 +29,6 @@ __all__ = [
     "RankAdaptiveBUG",
     "ParallelBUG",
     "MidpointBUG",
+    "FixedBasisGalerkin",
     "METHODS",
 ]

@@ -11,7 +11,8 @@ Contract for subclasses (in the spirit of ``scipy.integrate.OdeSolver``):
 3. evaluate the right-hand side only through ``F.at(t, blocks)`` and the thin products of the
    returned evaluation, so that no ``n × m`` matrix is formed;
 4. integrate the K-, L- and S-equations with ``self.substep``, handing over ``f0`` when the
-   evaluation at the initial value is already known (one evaluation serves K and L).
+   evaluation at the initial value is already known (one evaluation serves K and L), the
+   sub-problem's ``key`` and the ``basis`` of each state entry (see :mod:`lowrank_ode.substep`).
 
 Notation (all papers): Y = U S Vᴴ, K = U S, L = V Sᴴ.
 """
@@ -118,7 +119,9 @@ class Integrator:
             return contract(F.at(s, point(X)))
 
         X0 = tuple(Y[i].U @ Y[i].S for i in idx) + tuple(Y[i] for i in fidx)
-        X1 = self.substep(f, t, X0, h, f0=None if G0 is None else contract(G0), key="K")
+        basis = tuple((None, V) for V in V0) + ((None, None),) * len(fidx)
+        f0 = None if G0 is None else contract(G0)
+        X1 = self.substep(f, t, X0, h, f0=f0, key="K", basis=basis)
         return list(X1[:nK]), list(X1[nK:])
 
     def l_step(
@@ -141,7 +144,9 @@ class Integrator:
             return contract(F.at(s, point(X)))
 
         X0 = tuple(Y[i].V @ ct(Y[i].S, xp=_xp(Y[i].S)) for i in idx)
-        X1 = self.substep(f, t, X0, h, f0=None if G0 is None else contract(G0), key="L")
+        basis = tuple((None, U) for U in U0)
+        f0 = None if G0 is None else contract(G0)
+        X1 = self.substep(f, t, X0, h, f0=f0, key="L", basis=basis)
         return list(X1)
 
     def galerkin_step(
@@ -182,7 +187,9 @@ class Integrator:
             return contract(F.at(s, point(X)))
 
         X0 = tuple(S0) + tuple(Y[i] for i in fidx)
-        X1 = self.substep(f, t, X0, h, f0=None if G0 is None else contract(G0), key=key)
+        basis = tuple(zip(U, V, strict=True)) + ((None, None),) * len(fidx)
+        f0 = None if G0 is None else contract(G0)
+        X1 = self.substep(f, t, X0, h, f0=f0, key=key, basis=basis)
         return list(X1[:nS]), list(X1[nS:])
 
     # ------------------------------------------------------------------ helpers

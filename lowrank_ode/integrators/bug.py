@@ -130,3 +130,23 @@ class ParallelBUG(Integrator):
             Z = LowRank(xp.concat([U0[j], Ut], axis=1), Shat, xp.concat([V0[j], Vt], axis=1))
             lr.append(self.truncate(Z, r))
         return _assemble(Y, idx, fidx, lr, free)
+
+
+class FixedBasisGalerkin(Integrator):
+    """Galerkin step in frozen bases: only S (and the dense blocks) move, S' = UᴴF(USVᴴ)V.
+
+    The S-step of BUG on its own — DLRT's fine-tuning phase, which freezes U and V after the
+    rank-adaptive phase (Schotthöfer et al. 2022, Sec. 5).
+    """
+
+    name = "galerkin"
+    order = 1
+    supports_free_blocks = True
+
+    def step_blocks(self, F: Problem, t: float, Y: list[Any], h: float) -> list[Any]:  # noqa: D102
+        idx, fidx = lowrank_indices(Y), free_indices(Y)
+        U = [Y[i].U for i in idx]
+        V = [Y[i].V for i in idx]
+        S1, free = self.galerkin_step(F, t, Y, U, V, [Y[i].S for i in idx], h)
+        lr = [LowRank(U[j], S1[j], V[j]) for j in range(len(idx))]
+        return _assemble(Y, idx, fidx, lr, free)

@@ -1,0 +1,203 @@
+"""Optimizers as sub-step solvers of the gradient flow W' = −∇ℒ(W) (step size h = learning rate).
+
+Plain SGD is explicit Euler; momentum and Adam are preconditioned Euler steps whose state
+(velocity, moments) persists between calls under the sub-problem's ``key`` ("K", "L", "S", …).
+
+Change of basis (our choice, tested in ``tests/dlrt/test_optim.py``).  The integrator tells the
+solver, for each state entry X_j, the bases (P_j, Q_j) in which it stands for the full-space
+matrix P_j X_j Q_jᴴ (K = US in (I, V₀), L = VSᵀ in (I, U₀), S in (U, V)).  When the bases
+change between two steps, a first-moment buffer M (a velocity) is *transported*: the full-space
+velocity P_old M Q_oldᴴ is projected onto the new bases,
+
+    M ← (Pᴴ P_old) M (Q_oldᴴ Q),
+
+so the directions that survive a basis update keep their momentum and the new ones start from
+zero.  Adam's second moments (non-negative, entrywise) are carried with the entrywise squares of
+the same transition matrices, v ← |Pᴴ P_old|² v |Q_oldᴴ Q|², exact when a basis change only
+permutes or flips columns and keeping v ≥ 0 in general.  When the number or kind of entries
+changes, the state is reset.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._array_api import array_namespace, ct
+from ..substep import SubstepSolver
+
+__all__ = ["SGD", "Momentum", "Adam", "get_optimizer"]
+
+
+def _transition(new: Any, old: Any, xp: Any) -> Any:
+    """newᴴ old, or None when both are identities (None)."""
+    if new is None and old is None:
+        return None
+    if new is None or old is None:
+        raise ValueError("cannot transport optimizer state between an identity and a basis")
+    if new is old or (new.shape == old.shape and bool(xp.all(new == old))):
+        return "same"  # exact equality, so that a resumed run takes the same branch
+    return ct(new, xp=xp) @ old
+
+
+def _transport(M: Any, old: tuple, new: tuple, squared: bool) -> Any:
+    """(Pᴴ P_old) M (Q_oldᴴ Q) — or with entrywise squared transitions."""
+    xp = array_namespace(M)
+    A = _transition(new[0], old[0], xp)
+    B = _transition(new[1], old[1], xp)  # Qᴴ Q_old; we need its ᴴ on the right
+    if squared:
+        A = A if A is None or isinstance(A, str) else xp.abs(A) ** 2
+        B = B if B is None or isinstance(B, str) else xp.abs(B) ** 2
+    if A is not None and not isinstance(A, str):
+        M = A @ M
+    if B is not None and not isinstance(B, str):
+        M = M @ (B.T if squared else ct(B, xp=xp))
+    return M
+
+
+class _Stateful(SubstepSolver):
+    """Keeps per-key state ``{key: (bases, buffers...)}`` and transports it between bases."""
+
+    order = 1
+    n_buffers = 1
+    squared_buffers: tuple[bool, ...] = (False,)
+
+    def __init__(self) -> None:
+        self.state: dict[str, dict[str, Any]] = {}
+
+    def reset(self) -> None:
+        """Forget all state."""
+        self.state = {}
+
+    def _buffers(self, key: Any, X0: tuple, basis: Any) -> list[list[Any]]:
+        xp = array_namespace(*X0)
+        basis = tuple(basis) if basis is not None else ((None, None),) * len(X0)
+        st = self.state.get(str(key))
+        fresh = [[xp.zeros_like(x) for x in X0] for _ in range(self.n_buffers)]
+        if st is None or len(st["basis"]) != len(X0):
+            self.state[str(key)] = {"basis": basis, "buffers": fresh, "count": 0}
+            return fresh
+        bufs = []
+        for b, sq in zip(st["buffers"], self.squared_buffers, strict=True):
+            moved = []
+            for j, (M, x) in enumerate(zip(b, X0, strict=True)):
+                try:
+                    M = _transport(M, st["basis"][j], basis[j], sq)
+                except ValueError:
+                    M = xp.zeros_like(x)
+                moved.append(M if tuple(M.shape) == tuple(x.shape) else xp.zeros_like(x))
+            bufs.append(moved)
+        st["basis"], st["buffers"] = basis, bufs
+        return bufs
+
+    def state_dict(self) -> dict[str, Any]:
+        """Flat ``{name: array}`` of the whole state (buffers, bases, counters) for checkpoints."""
+        import numpy as np
+
+        from .._array_api import to_numpy
+
+        out: dict[str, Any] = {}
+        for key, st in self.state.items():
+            out[f"{key}|count"] = np.asarray(st["count"])
+            out[f"{key}|n"] = np.asarray(len(st["basis"]))
+            for j, (P, Q) in enumerate(st["basis"]):
+                if P is not None:
+                    out[f"{key}|P|{j}"] = to_numpy(P)
+                if Q is not None:
+                    out[f"{key}|Q|{j}"] = to_numpy(Q)
+            for k, b in enumerate(st["buffers"]):
+                for j, M in enumerate(b):
+                    out[f"{key}|buf{k}|{j}"] = to_numpy(M)
+        return out
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        """Inverse of :meth:`state_dict` (NumPy arrays)."""
+        self.state = {}
+        for name in d:
+            key, field = name.split("|")[:2]
+            if field != "n":
+                continue
+            n = int(d[name])
+            basis = tuple((d.get(f"{key}|P|{j}"), d.get(f"{key}|Q|{j}")) for j in range(n))
+            bufs = [[d[f"{key}|buf{k}|{j}"] for j in range(n)] for k in range(self.n_buffers)]
+            self.state[key] = {"basis": basis, "buffers": bufs, "count": int(d[f"{key}|count"])}
+
+
+class SGD(SubstepSolver):
+    """Stochastic gradient descent = explicit Euler: X₁ = X₀ + h f(X₀), f = −∇ℒ."""
+
+    order = 1
+    name = "sgd"
+
+    def __call__(self, f, t0, X0, h, f0=None, key=None, basis=None):  # noqa: D102
+        g = f(t0, X0) if f0 is None else f0
+        return tuple(x + h * d for x, d in zip(X0, g, strict=True))
+
+
+class Momentum(_Stateful):
+    """Heavy-ball momentum: M ← βM + f(X₀), X₁ = X₀ + h M (f = −∇ℒ).
+
+    Parameters
+    ----------
+    beta : float
+        Momentum coefficient in [0, 1).
+    """
+
+    name = "momentum"
+
+    def __init__(self, beta: float = 0.9) -> None:
+        super().__init__()
+        if not 0 <= beta < 1:
+            raise ValueError(f"beta must satisfy 0 <= beta < 1, got {beta!r}")
+        self.beta = float(beta)
+
+    def __call__(self, f, t0, X0, h, f0=None, key=None, basis=None):  # noqa: D102
+        g = f(t0, X0) if f0 is None else f0
+        (M,) = self._buffers(key, X0, basis)
+        M = [self.beta * m + d for m, d in zip(M, g, strict=True)]
+        st = self.state[str(key)]
+        st["buffers"], st["count"] = [M], st["count"] + 1
+        return tuple(x + h * m for x, m in zip(X0, M, strict=True))
+
+
+class Adam(_Stateful):
+    """Adam (Kingma & Ba 2015) as a preconditioned Euler step on f = −∇ℒ.
+
+    m ← β₁m + (1−β₁)f,  v ← β₂v + (1−β₂)|f|²,  X₁ = X₀ + h m̂ / (√v̂ + ε)
+    with bias corrections m̂ = m/(1−β₁ᵏ), v̂ = v/(1−β₂ᵏ), k counted per key.
+    """
+
+    name = "adam"
+    n_buffers = 2
+    squared_buffers = (False, True)
+
+    def __init__(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
+        super().__init__()
+        for name, b in (("beta1", beta1), ("beta2", beta2)):
+            if not 0 <= b < 1:
+                raise ValueError(f"{name} must satisfy 0 <= {name} < 1, got {b!r}")
+        if not eps > 0:
+            raise ValueError(f"eps must be > 0, got {eps!r}")
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+
+    def __call__(self, f, t0, X0, h, f0=None, key=None, basis=None):  # noqa: D102
+        g = f(t0, X0) if f0 is None else f0
+        xp = array_namespace(*X0)
+        M, V = self._buffers(key, X0, basis)
+        st = self.state[str(key)]
+        k = st["count"] + 1
+        M = [self.beta1 * m + (1 - self.beta1) * d for m, d in zip(M, g, strict=True)]
+        V = [self.beta2 * v + (1 - self.beta2) * xp.abs(d) ** 2 for v, d in zip(V, g, strict=True)]
+        st["buffers"], st["count"] = [M, V], k
+        c1, c2 = 1 - self.beta1**k, 1 - self.beta2**k
+        return tuple(
+            x + h * (m / c1) / (xp.sqrt(v / c2) + self.eps)
+            for x, m, v in zip(X0, M, V, strict=True)
+        )
+
+
+def get_optimizer(name: str, **kwargs: Any) -> SubstepSolver:
+    """``"sgd" | "momentum" | "adam"`` → a fresh optimizer (sub-step solver)."""
+    table = {"sgd": SGD, "momentum": Momentum, "adam": Adam}
+    if name not in table:
+        raise ValueError(f"optimizer must be one of {sorted(table)}, got {name!r}")
+    return table[name](**kwargs)

@@ -1,0 +1,269 @@
+"""DLRT: a training step is an integrator step; descent; truncation; checkpoints; resume."""
+
+import json
+
+import numpy as np
+import pytest
+
+from lowrank_ode.dlrt import TrainConfig, Trainer, TrainingDiverged
+from lowrank_ode.dlrt.optim import SGD, Adam, Momentum
+from lowrank_ode.integrators import BUG, ParallelBUG, RankAdaptiveBUG
+from lowrank_ode.nn import SoftmaxCrossEntropy
+
+
+def tiny_data(n_train=96, n_test=40, d=20, classes=4, seed=0):
+    """A linearly separable-ish synthetic problem (no network, no MNIST needed)."""
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((classes, d))
+    x = rng.standard_normal((n_train + n_test, d))
+    y = np.argmax(x @ W.T + 0.3 * rng.standard_normal((n_train + n_test, classes)), axis=1)
+    return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+
+
+def tiny_cfg(**kw):
+    base = dict(
+        widths=(20, 16, 12, 4), rank=6, epochs=1, batch_size=32, lr=0.05, optimizer="sgd", tau=0.1
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _manual_bug_step(trainer, x, y, lr):
+    """Algorithm 1 of Schotthöfer et al. (fixed rank) written out with dense matrices."""
+    model = trainer.model
+    layers = trainer.flow.lr_layers
+    loss = SoftmaxCrossEntropy()
+
+    def grads_at(factors, free):
+        for m, (U, S, V) in zip(layers, factors):
+            m.set_factors(U, S, V)
+        model.set_params(free)
+        out = model.forward(x)
+        loss.forward(out, y)
+        model.backward(loss.backward())
+        return [m.grad_dense() for m in layers], model.grads()
+
+    free0 = {k: v for k, v in model.params().items() if k in trainer.flow.free_keys}
+    f0 = [(m.U, m.S, m.V) for m in layers]
+    G, _ = grads_at(f0, free0)
+    new = []
+    for (U0, S0, V0), Gi in zip(f0, G):
+        K1 = U0 @ S0 - lr * Gi @ V0
+        L1 = V0 @ S0.T - lr * Gi.T @ U0
+        U1 = np.linalg.qr(K1)[0]
+        V1 = np.linalg.qr(L1)[0]
+        new.append((U1, (U1.T @ U0) @ S0 @ (V0.T @ V1), V1))
+    G2, g2 = grads_at(new, free0)
+    out = []
+    for (U1, S, V1), Gi in zip(new, G2):
+        out.append(U1 @ (S - lr * U1.T @ Gi @ V1) @ V1.T)
+    free1 = {k: v - lr * g2[k] for k, v in free0.items()}
+    return out, free1
+
+
+def test_training_step_is_an_integrator_step():
+    x_tr, y_tr, *_ = data = tiny_data()
+    tr = Trainer(tiny_cfg(method="dlrt"), data)
+    W_expected, free_expected = _manual_bug_step(tr, x_tr[:32], y_tr[:32], 0.05)
+    tr2 = Trainer(tiny_cfg(method="dlrt"), data)  # same seed, same initial weights
+    tr2.step(x_tr[:32], y_tr[:32])
+    for m, W in zip(tr2.flow.lr_layers, W_expected):
+        assert np.allclose(m.dense_weight(), W, atol=1e-12)
+    params = tr2.model.params()
+    for k, v in free_expected.items():
+        assert np.allclose(params[k], v, atol=1e-12)
+    assert len(tr2.flow.evaluations) == 2  # K and L share one pass, S the second
+
+
+@pytest.mark.parametrize(
+    "method,passes",
+    [("dlrt", 2), ("dlrt-adaptive", 2), ("dlrt-single-pass", 1), ("dense", 1), ("vanilla", 1)],
+)
+def test_passes_per_step(method, passes):
+    data = tiny_data()
+    tr = Trainer(tiny_cfg(method=method), data)
+    tr.step(data[0][:32], data[1][:32])
+    assert len(tr.flow.evaluations) == passes
+
+
+def test_trainer_uses_the_core_integrators():
+    assert type(Trainer(tiny_cfg(method="dlrt"), tiny_data()).integrator) is BUG
+    assert (
+        type(Trainer(tiny_cfg(method="dlrt-adaptive"), tiny_data()).integrator) is RankAdaptiveBUG
+    )
+    assert type(Trainer(tiny_cfg(method="dlrt-single-pass"), tiny_data()).integrator) is ParallelBUG
+
+
+@pytest.mark.parametrize("method,slack", [("dlrt", 0.0), ("dlrt-adaptive", 1e-3), ("ksl", 0.0)])
+def test_full_batch_descent(method, slack):
+    """Full-batch SGD with a small learning rate: the loss decreases at every step (the adaptive
+    method up to the truncation term βϑ)."""
+    x, y, xt, yt = tiny_data()
+    tr = Trainer(tiny_cfg(method=method, lr=0.1, tau=0.02, batch_size=len(x)), (x, y, xt, yt))
+    losses = [tr.step(x, y) for _ in range(40)]
+    assert np.all(np.diff(losses) <= slack), np.diff(losses)
+    assert losses[-1] < 0.9 * losses[0]
+
+
+def test_adaptive_tau_zero_augments_to_2r():
+    """A criterion that never fires keeps the augmented rank 2r (capped by min(n, m))."""
+    data = tiny_data()
+    tr = Trainer(tiny_cfg(method="dlrt-adaptive", tau=0.0, rank=3), data)
+    tr.step(data[0][:32], data[1][:32])
+    assert tr.ranks() == [6, 6]
+    tr.step(data[0][:32], data[1][:32])
+    assert tr.ranks() == [12, 12]  # min(n_in, n_out) = min(20, 16) and min(16, 12)
+
+
+def test_adaptive_ranks_shrink_and_forward_runs_at_current_rank():
+    data = tiny_data()
+    tr = Trainer(tiny_cfg(method="dlrt-adaptive", tau=0.3, rank=6, decay=2.0), data)
+    tr.step(data[0][:32], data[1][:32])
+    ranks = tr.ranks()
+    assert all(r < 6 for r in ranks)
+    tr.model.forward(data[0][:5])
+    for m, r in zip(tr.flow.lr_layers, ranks):
+        assert m.U.shape[1] == m.S.shape[0] == m.V.shape[1] == r
+        assert m._cache["XV"].shape == (5, r)  # the forward really runs at rank r
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "momentum", "sgd"])
+def test_checkpoint_resume_is_bit_for_bit(tmp_path, optimizer):
+    data = tiny_data()
+    cfg = tiny_cfg(
+        method="dlrt-adaptive",
+        epochs=3,
+        optimizer=optimizer,
+        lr=1e-2 if optimizer != "sgd" else 0.05,
+    )
+    straight = Trainer(cfg, data)
+    straight.fit()
+    ck = tmp_path / "ck.npz"
+    first = Trainer(TrainConfig(**{**cfg.__dict__, "epochs": 3}), data, checkpoint=ck)
+    first.run_epoch()
+    resumed = Trainer.load(ck, data, checkpoint=ck)
+    assert resumed.epoch == 1
+    resumed.fit()
+    a, b = straight.model.params(), resumed.model.params()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert np.array_equal(a[k], b[k]), k
+    assert straight.history[-1]["test_accuracy"] == resumed.history[-1]["test_accuracy"]
+
+
+def test_checkpoint_is_atomic_and_unpickled(tmp_path):
+    data = tiny_data()
+    ck = tmp_path / "ck.npz"
+    tr = Trainer(tiny_cfg(method="dlrt", optimizer="adam", lr=1e-2), data, checkpoint=ck)
+    tr.run_epoch()
+    with np.load(ck, allow_pickle=False) as z:  # loads without pickle
+        meta = json.loads(str(z["meta"]))
+    assert meta["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.npz"]  # no temp file left
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(ck.read_bytes()[:100])
+    with pytest.raises(ValueError, match="not a readable .npz"):
+        Trainer.load(bad, data)
+
+
+def test_divergence_stops_with_clear_error_and_keeps_checkpoint(tmp_path):
+    data = tiny_data()
+    ck = tmp_path / "ck.npz"
+    tr = Trainer(tiny_cfg(method="dlrt", epochs=3), data, checkpoint=ck)
+    tr.run_epoch()
+    before = ck.read_bytes()
+    x_bad = data[0].copy()
+    x_bad[5, 3] = np.nan  # a corrupt sample makes the loss NaN during epoch 2
+    tr.data = (x_bad, *data[1:])
+    with pytest.raises(TrainingDiverged, match="non-finite loss or parameters at epoch 2"):
+        tr.run_epoch()
+    assert ck.read_bytes() == before
+    assert Trainer.load(ck, data).epoch == 1
+
+
+def test_bad_config():
+    with pytest.raises(ValueError, match="method must be one of"):
+        TrainConfig(method="nope")
+    with pytest.raises(ValueError, match="lr must be a finite number > 0, got -1"):
+        TrainConfig(lr=-1)
+    with pytest.raises(ValueError, match="tau must satisfy"):
+        TrainConfig(tau=1.5)
+
+
+def test_finetune_freezes_bases():
+    data = tiny_data()
+    tr = Trainer(tiny_cfg(method="dlrt-adaptive", epochs=1, finetune_epochs=1), data)
+    tr.run_epoch()
+    U = [m.U.copy() for m in tr.flow.lr_layers]
+    tr.fit()
+    assert tr.epoch == 2
+    for m, U0 in zip(tr.flow.lr_layers, U):
+        assert np.array_equal(m.U, U0)
+
+
+def test_all_methods_run_and_report():
+    data = tiny_data()
+    for method in (
+        "dense",
+        "vanilla",
+        "dlrt",
+        "dlrt-adaptive",
+        "dlrt-single-pass",
+        "ksl",
+        "dense-truncate",
+    ):
+        res = Trainer(tiny_cfg(method=method), data).fit()
+        for key in (
+            "test_accuracy",
+            "ranks",
+            "compression_eval",
+            "compression_train",
+            "seconds_per_epoch",
+            "history",
+        ):
+            assert key in res
+        assert 0 <= res["test_accuracy"] <= 1
+
+
+# ------------------------------------------------------------------ optimizer state transport
+def test_momentum_transport_projects_the_velocity():
+    rng = np.random.default_rng(0)
+    V0 = np.linalg.qr(rng.standard_normal((9, 3)))[0]
+    V1 = np.linalg.qr(rng.standard_normal((9, 4)))[0]
+    opt = Momentum(beta=0.5)
+    g = (rng.standard_normal((6, 3)),)
+    opt(None, 0.0, (np.zeros((6, 3)),), 1.0, f0=g, key="K", basis=((None, V0),))
+    M_old = opt.state["K"]["buffers"][0][0]
+    g2 = (np.zeros((6, 4)),)
+    X = opt(None, 0.0, (np.zeros((6, 4)),), 1.0, f0=g2, key="K", basis=((None, V1),))
+    # velocity M V0ᵀ projected on the new basis: (M V0ᵀ) V1, then decayed by β
+    assert np.allclose(X[0], 0.5 * (M_old @ V0.T) @ V1)
+    # unchanged basis: plain heavy ball
+    X = opt(None, 0.0, (np.zeros((6, 4)),), 1.0, f0=g2, key="K", basis=((None, V1),))
+    assert np.allclose(X[0], 0.25 * (M_old @ V0.T) @ V1)
+
+
+def test_sgd_is_euler_and_adam_first_step_is_sign_like():
+    f0 = (np.array([[2.0, -3.0]]),)
+    assert np.allclose(SGD()(None, 0, (np.zeros((1, 2)),), 0.1, f0=f0)[0], [[0.2, -0.3]])
+    X = Adam()(None, 0, (np.zeros((1, 2)),), 0.1, f0=f0, key="S")
+    assert np.allclose(X[0], [[0.1, -0.1]], atol=1e-7)
+
+
+def test_network_flow_products_match_dense_gradient():
+    data = tiny_data()
+    tr = Trainer(tiny_cfg(method="dlrt"), data)
+    flow = tr.flow
+    flow.set_batch(data[0][:16], data[1][:16])
+    G = flow.at(0.0, flow.point())
+    m = flow.lr_layers[0]
+    Gd = -m.grad_dense()
+    V = np.random.default_rng(1).standard_normal((m.n_in, 5))
+    U = np.random.default_rng(2).standard_normal((m.n_out, 3))
+    assert np.allclose(G.right(0, V), Gd @ V)
+    assert np.allclose(G.left(0, U), Gd.T @ U)
+    assert np.allclose(G.galerkin(0, U, V), U.T @ Gd @ V)
+    # the evaluation survives a later pass (snapshots, not live caches)
+    flow.set_batch(data[0][16:32], data[1][16:32])
+    flow.at(0.0, flow.point())
+    assert np.allclose(G.right(0, V), Gd @ V)
