@@ -7,6 +7,7 @@ Core objects: :class:`LowRank` (Y = U S Vᴴ), :class:`Truncation`, the problems
 :func:`solve`.
 """
 
+from . import integrators, problems
 from .lowrank import LowRank, orthonormality_error
 from .manifold import tangent_project
 from .solve import Solution, solve

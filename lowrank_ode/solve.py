@@ -13,7 +13,7 @@ from ._array_api import array_namespace
 from .integrators import METHODS, Integrator
 from .lowrank import LowRank, orthonormality_error
 from .problems.base import Evaluation, Problem, as_problem
-from .substep import SubstepSolver
+from .substep import Exact, SubstepSolver
 from .truncation import Truncation
 
 __all__ = ["solve", "Solution", "make_integrator", "CountingProblem"]
@@ -175,6 +175,11 @@ def solve(
     """
     Fp = CountingProblem(as_problem(F))
     integ = make_integrator(method, substep, rtol, atol, max_rank, min_rank, norm)
+    if isinstance(integ.substep, Exact) and not Fp.linear:
+        raise ValueError(
+            f"substep='exact' needs an affine autonomous problem (F.linear = True); "
+            f"{type(Fp.F).__name__} has linear = False"
+        )
     blocks = _check_point(Y0, getattr(Fp.F, "shape", None))
     if free := [i for i, b in enumerate(blocks) if not isinstance(b, LowRank)]:
         if not integ.supports_free_blocks:

@@ -72,8 +72,8 @@ class _Stateful(SubstepSolver):
         xp = array_namespace(*X0)
         basis = tuple(basis) if basis is not None else ((None, None),) * len(X0)
         st = self.state.get(str(key))
-        fresh = [[xp.zeros_like(x) for x in X0] for _ in range(self.n_buffers)]
         if st is None or len(st["basis"]) != len(X0):
+            fresh = [[xp.zeros_like(x) for x in X0] for _ in range(self.n_buffers)]
             self.state[str(key)] = {"basis": basis, "buffers": fresh, "count": 0}
             return fresh
         bufs = []

@@ -154,10 +154,17 @@ class FunctionODE(MatrixODE):
     """Wrap a plain callable ``f(t, Y_dense) -> array (n, m)`` as a :class:`MatrixODE`.
 
     Every evaluation forms the dense matrix: fine for small problems and for teaching; write a
-    :class:`MatrixODE` with factored products for large ones.
+    :class:`MatrixODE` with factored products for large ones.  Pass ``linear=True`` when
+    f(t, Y) = 𝓛(Y) + C is affine and independent of t (enables ``substep="exact"``).
     """
 
-    def __init__(self, f: Callable[[float, Any], Any], shape: tuple[int, int] | None = None):
+    def __init__(
+        self,
+        f: Callable[[float, Any], Any],
+        shape: tuple[int, int] | None = None,
+        linear: bool = False,
+    ) -> None:
+        self.linear = bool(linear)
         if not callable(f):
             raise TypeError(f"F must be callable or a Problem, got {type(f).__name__}")
         self.f = f

@@ -97,3 +97,12 @@ def test_solution_record(setup):
     assert sol.n_evals == 2 * 3  # Euler BUG: one evaluation for K and L, one for S
     sol = lo.solve(P, Y0, (0, 0.3), 0.1, method="parallel", substep="euler")
     assert sol.n_evals == 3  # parallel BUG with Euler: a single evaluation per step
+
+
+def test_exact_substep_needs_a_linear_problem():
+    Y0 = lo.LowRank.random((5, 4), 2, 0)
+    with pytest.raises(ValueError, match="substep='exact' needs an affine autonomous problem"):
+        lo.solve(lambda t, Y: Y**2, Y0, (0, 1), 0.5, substep="exact")
+    sol = lo.solve(lo.problems.FunctionODE(lambda t, Y: -Y, linear=True), Y0, (0, 1), 0.5,
+                   method="ksl", substep="exact")
+    assert np.allclose(sol.y[-1].to_dense(), np.exp(-1) * Y0.to_dense(), atol=1e-12)
