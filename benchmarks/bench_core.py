@@ -38,13 +38,17 @@ def bench(n: int, method: str, substep: str, r: int = 20, repeats: int = 5) -> t
 
 def main() -> None:
     """Print the table."""
-    print(f"{'n':>6} {'method':>6} {'substep':>7} {'ms/step':>9} {'peak MB':>8} {'dense n×n MB':>12}")
+    print(
+        f"{'n':>6} {'method':>6} {'substep':>7} {'ms/step':>9} {'peak MB':>8} {'dense n×n MB':>12}"
+    )
     for n in (1_000, 10_000):
         for method in ("bug", "rabug"):
             for substep in ("rk4", "euler"):
                 sec, peak = bench(n, method, substep)
-                print(f"{n:>6} {method:>6} {substep:>7} {1e3 * sec:>9.2f} {peak:>8.1f} "
-                      f"{n * n * 8 / 1e6:>12.0f}")
+                print(
+                    f"{n:>6} {method:>6} {substep:>7} {1e3 * sec:>9.2f} {peak:>8.1f} "
+                    f"{n * n * 8 / 1e6:>12.0f}"
+                )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ from .truncation import Truncation
 __version__ = "0.1.0"
 
 __all__ = [
+    "integrators",
+    "problems",
     "LowRank",
     "Truncation",
     "solve",

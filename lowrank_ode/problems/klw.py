@@ -124,7 +124,9 @@ class KLWProblem(ExplicitProblem):
         if t not in self._cache:
             while len(self._cache) >= 16:
                 self._cache.pop(next(iter(self._cache)))
-            self._cache[t] = self._expW(0, t) @ (np.exp(t) * self.D) @ self._expW(1, t).T
+            A = self._expW(0, t) @ (np.exp(t) * self.D) @ self._expW(1, t).T
+            A.flags.writeable = False  # cached and shared: callers must not modify it
+            self._cache[t] = A
         return self._cache[t]
 
     def exact(self, t: float) -> Any:
@@ -136,7 +138,9 @@ class KLWProblem(ExplicitProblem):
         key = ("dot", float(t))
         if key not in self._cache:
             A = self._exact_np(t)
-            self._cache[key] = self.W1 @ A + A + A @ self.W2.T
+            Ad = self.W1 @ A + A + A @ self.W2.T
+            Ad.flags.writeable = False
+            self._cache[key] = Ad
         Ad = self._cache[key]
         return array_namespace(Y).asarray(Ad) if Y is not None else self.xp.asarray(Ad)
 

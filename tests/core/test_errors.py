@@ -76,6 +76,7 @@ def test_rhs_returning_nan_or_wrong_shape():
         lo.solve(42, Y0, (0, 1), 0.5)
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 def test_breakdown_is_reported():
     """A method that produces NaN/inf (direct with a singular S) raises naming the step."""
     U = np.linalg.qr(np.random.default_rng(0).standard_normal((6, 2)))[0]

@@ -16,7 +16,7 @@ from lowrank_ode.testing import (
 )
 
 ALL = sorted(METHODS)
-LOW_RANK = [m for m in ALL if m != "full"]
+LOW_RANK = [m for m in ALL if m not in ("full", "galerkin")]  # galerkin: frozen bases
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -1,0 +1,97 @@
+"""Benchmark: DLRT training and prediction time per batch against dense, as ratios in one run.
+
+1. 5 layers of width W (default 4096), batch 500: one training step (fixed-rank DLRT, SGD:
+   two forward/backward passes + QR) and one prediction pass, r ∈ {5, 20, 80, 320}, against the
+   dense network (one SGD step), float32 and float64.
+2. The 784-500×4-10 MLP, batch 256, float32: fixed rank 20, rank-adaptive τ = 0.17 (after the
+   ranks have settled on the bundled MNIST subset), dense — milliseconds per batch.
+
+Run:  python benchmarks/bench_dlrt.py [--width 4096] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from lowrank_ode.dlrt import TrainConfig, Trainer
+
+
+def _time(fn, repeats: int) -> float:
+    fn()  # warm-up
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts))
+
+
+def wide(width: int, repeats: int, dtype: str) -> list[tuple[str, float, float]]:
+    """(label, train s/batch, predict s/batch) for dense and DLRT ranks."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((500, width)).astype(dtype)
+    y = rng.integers(0, 10, 500)
+    data = (x, y, x[:10], y[:10])
+    widths = (width,) * 5 + (10,)
+    rows = []
+    for method, r in [("dense", None), ("dlrt", 5), ("dlrt", 20), ("dlrt", 80), ("dlrt", 320)]:
+        cfg = TrainConfig(
+            method=method,
+            rank=r or 1,
+            widths=widths,
+            optimizer="sgd",
+            lr=1e-3,
+            dtype=dtype,
+            batch_size=500,
+        )
+        tr = Trainer(cfg, data)
+        t_train = _time(lambda tr=tr: tr.step(x, y), repeats)
+        t_pred = _time(lambda tr=tr: tr.model.forward(x), repeats)
+        rows.append((method if r is None else f"dlrt r={r}", t_train, t_pred))
+    return rows
+
+
+def mlp(repeats: int) -> list[tuple[str, float]]:
+    """(label, ms per batch) on the 784-500×4-10 MLP, float32, batch 256."""
+    from lowrank_ode.data import load_builtin_mnist
+
+    d = tuple(load_builtin_mnist(dtype=np.float32))
+    x, y = d[0][:256], d[1][:256]
+    rows = []
+    for label, kw in [
+        ("dense", {"method": "dense"}),
+        ("dlrt fixed r=20", {"method": "dlrt", "rank": 20}),
+        ("dlrt adaptive tau=0.17", {"method": "dlrt-adaptive", "tau": 0.17, "rank": 100}),
+    ]:
+        tr = Trainer(TrainConfig(dtype="float32", epochs=1, **kw), d)
+        if kw["method"] == "dlrt-adaptive":
+            tr.run_epoch()  # let the ranks settle
+        rows.append((f"{label} {tr.ranks()}", 1e3 * _time(lambda tr=tr: tr.step(x, y), repeats)))
+    return rows
+
+
+def main() -> None:
+    """Print both tables."""
+    p = argparse.ArgumentParser()
+    p.add_argument("--width", type=int, default=4096)
+    p.add_argument("--repeats", type=int, default=3)
+    a = p.parse_args()
+    for dtype in ("float32", "float64"):
+        rows = wide(a.width, a.repeats, dtype)
+        dense_train, dense_pred = rows[0][1], rows[0][2]
+        print(f"\n5 × {a.width}, batch 500, {dtype}")
+        print(f"{'net':14s} {'train s':>9s} {'/dense':>7s} {'predict s':>10s} {'/dense':>7s}")
+        for label, tt, tp in rows:
+            print(
+                f"{label:14s} {tt:9.4f} {tt / dense_train:7.3f} {tp:10.4f} {tp / dense_pred:7.3f}"
+            )
+    print("\n784-500x4-10 MLP, batch 256, float32")
+    for label, ms in mlp(a.repeats):
+        print(f"{label:40s} {ms:8.2f} ms/batch")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""Max and average pooling (NCHW, no padding), vectorised over the batch and the pixels.
+
+Both loop only over the ``k*k`` window offsets, taking one strided slice of the whole batch per
+offset (array-API slicing), exactly as :func:`lowrank_ode.nn.conv.im2col` does.  Overlapping
+windows (``stride < k``) are supported: gradients of overlapping windows add up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from array_api_compat import device as _device
+
+from .. import _array_api as aa
+from .base import Layer, pair, shape_of
+from .conv import _check_dy, _offset_slice, check_conv_input
+
+__all__ = ["MaxPool2d", "AvgPool2d"]
+
+
+class _Pool2d(Layer):
+    def __init__(
+        self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None
+    ) -> None:
+        super().__init__()
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else pair(stride, "stride")
+        if min(self.kernel_size) < 1 or min(self.stride) < 1:
+            raise ValueError(
+                f"need kernel_size >= 1 and stride >= 1, got kernel_size={self.kernel_size}, "
+                f"stride={self.stride}"
+            )
+
+    def _windows(self, x: Any) -> tuple[list[Any], list[tuple[slice, ...]], tuple[int, int]]:
+        who = type(self).__name__
+        if x.ndim != 4:
+            raise ValueError(f"{who} expected input of shape (N, C, H, W), got {shape_of(x)}")
+        ho, wo = check_conv_input(x, int(x.shape[1]), self.kernel_size, self.stride, (0, 0), who)
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        idx = [
+            (slice(None), slice(None), _offset_slice(p, ho, sh), _offset_slice(q, wo, sw))
+            for p in range(kh)
+            for q in range(kw)
+        ]
+        return [x[i] for i in idx], idx, (ho, wo)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(kernel_size={self.kernel_size}, stride={self.stride})"
+
+
+class MaxPool2d(_Pool2d):
+    """Max pooling over ``k×k`` windows; ``stride`` defaults to ``k``.
+
+    The gradient of each window goes to its first maximal entry (row-major within the window).
+    Caches the window ``argmax`` (an integer array of the output's shape) and the input shape.
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int)
+    stride : int or (int, int), optional
+    """
+
+    def forward(self, x: Any) -> Any:
+        """
+        Parameters
+        ----------
+        x : array, shape (N, C, H, W)
+
+        Returns
+        -------
+        y : array, shape (N, C, Ho, Wo), ``Ho = (H − kh) // sh + 1``
+        """
+        xp = aa.array_namespace(x)
+        wins, _, out = self._windows(x)
+        stacked = xp.stack(wins, axis=0)  # (kh*kw, N, C, Ho, Wo)
+        self._cache = {"argmax": xp.argmax(stacked, axis=0), "x_shape": shape_of(x), "out": out}
+        return xp.max(stacked, axis=0)
+
+    def backward(self, dy: Any) -> Any:
+        """
+        Parameters
+        ----------
+        dy : array, shape (N, C, Ho, Wo)
+
+        Returns
+        -------
+        dx : array, shape (N, C, H, W)
+        """
+        xp = aa.array_namespace(dy)
+        arg, x_shape, (ho, wo) = self._cache["argmax"], self._cache["x_shape"], self._cache["out"]
+        _check_dy(dy, (x_shape[0], x_shape[1], ho, wo), "MaxPool2d")
+        dx = xp.zeros(x_shape, dtype=dy.dtype, device=_device(dy))
+        zero = xp.zeros_like(dy)
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        for p in range(kh):
+            for q in range(kw):
+                idx = (slice(None), slice(None), _offset_slice(p, ho, sh), _offset_slice(q, wo, sw))
+                dx[idx] = dx[idx] + xp.where(arg == p * kw + q, dy, zero)
+        return dx
+
+
+class AvgPool2d(_Pool2d):
+    """Average pooling over ``k×k`` windows; ``stride`` defaults to ``k``.
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int)
+    stride : int or (int, int), optional
+    """
+
+    def forward(self, x: Any) -> Any:
+        """
+        Parameters
+        ----------
+        x : array, shape (N, C, H, W)
+
+        Returns
+        -------
+        y : array, shape (N, C, Ho, Wo)
+        """
+        wins, _, out = self._windows(x)
+        self._cache = {"x_shape": shape_of(x), "out": out}
+        acc = wins[0]
+        for w in wins[1:]:
+            acc = acc + w
+        return acc / len(wins)
+
+    def backward(self, dy: Any) -> Any:
+        """
+        Parameters
+        ----------
+        dy : array, shape (N, C, Ho, Wo)
+
+        Returns
+        -------
+        dx : array, shape (N, C, H, W)
+        """
+        xp = aa.array_namespace(dy)
+        x_shape, (ho, wo) = self._cache["x_shape"], self._cache["out"]
+        _check_dy(dy, (x_shape[0], x_shape[1], ho, wo), "AvgPool2d")
+        dx = xp.zeros(x_shape, dtype=dy.dtype, device=_device(dy))
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        g = dy / (kh * kw)
+        for p in range(kh):
+            for q in range(kw):
+                idx = (slice(None), slice(None), _offset_slice(p, ho, sh), _offset_slice(q, wo, sw))
+                dx[idx] = dx[idx] + g
+        return dx

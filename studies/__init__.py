@@ -1,0 +1,78 @@
+"""Studies that regenerate the classical DLRA figures and the theorem-validation plots.
+
+Each study is a module with ``run(quick=False, out=None, progress=True) -> dict``,
+``plot(results, out)`` and ``table(results) -> str``; :data:`STUDIES` is the registry and
+:func:`reproduce` runs a selection of them (the ``lowrank-ode reproduce`` command).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+from . import approximation, descent, klw_robustness, midpoint_order, schrodinger_adaptive
+from ._common import Timer
+
+__all__ = ["STUDIES", "reproduce"]
+
+STUDIES: dict[str, ModuleType] = {
+    "klw_robustness": klw_robustness,
+    "schrodinger_adaptive": schrodinger_adaptive,
+    "midpoint_order": midpoint_order,
+    "approximation": approximation,
+    "descent": descent,
+}
+
+
+def reproduce(
+    names: Sequence[str] | str | None = None,
+    quick: bool = False,
+    out: str | Path = "studies/results",
+    progress: bool = True,
+    verbose: bool = True,
+) -> dict[str, dict]:
+    """Run studies, save their JSON, figures (PNG + PDF) and tables under ``out``.
+
+    Parameters
+    ----------
+    names : str or sequence of str, optional
+        Studies to run (keys of :data:`STUDIES`); all of them when ``None``.
+    quick : bool
+        Small sizes and few step sizes; each study then asserts its qualitative claims
+        (raises ``AssertionError`` with a message when a claim fails).
+    out : str or Path
+        Output folder.  A full run resumes from the configurations already saved there.
+    progress : bool
+        tqdm bars over the configurations.
+    verbose : bool
+        Print each study's table and wall time.
+
+    Returns
+    -------
+    dict
+        ``{name: results}``; each results dict also records ``wall_time_s``.
+    """
+    if names is None:
+        names = list(STUDIES)
+    elif isinstance(names, str):
+        names = [names]
+    unknown = [n for n in names if n not in STUDIES]
+    if unknown:
+        raise ValueError(f"unknown studies {unknown}; choose from {sorted(STUDIES)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict] = {}
+    for name in names:
+        mod = STUDIES[name]
+        with Timer() as tm:
+            res = mod.run(quick=quick, out=out, progress=progress)
+            mod.plot(res, out)
+            text = mod.table(res)
+        res["wall_time_s"] = tm.elapsed
+        (out / f"{name}_table.md").write_text(text + "\n")
+        results[name] = res
+        if verbose:
+            print(f"== {name} ({'quick' if quick else 'full'}): {tm.elapsed:.1f} s")
+            print(text)
+    return results

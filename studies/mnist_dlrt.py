@@ -1,0 +1,190 @@
+"""Study: DLRT on MNIST — the MLP τ sweep and LeNet-5 of Schotthöfer et al. (NeurIPS 2022).
+
+Each configuration is one :func:`lowrank_ode.dlrt.train` run; its result is written to
+``out/<name>.json`` as soon as it finishes and skipped on the next call (resume after a stop).
+Quick mode trains on the bundled MNIST subset for one epoch and checks qualitative claims
+(DLRT learns; higher τ gives lower ranks and higher compression); full mode trains on the full
+MNIST files (``LOWRANK_ODE_DATA`` or ``../shared/data/mnist``).
+
+Run:  python -m studies.mnist_dlrt [--quick] [--only NAME ...] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from lowrank_ode.dlrt import TrainConfig, train
+from lowrank_ode.dlrt.cli import load_data
+
+# Published numbers (Schotthöfer et al. 2022, Tables 1, 2 and Sec. 5; see ../shared/REFERENCE.md)
+PUBLISHED = {
+    "mlp500_dense": {"test_accuracy": 98.54, "compression_eval": 0.0},
+    "mlp500_tau0.05": {
+        "test_accuracy": 98.56,
+        "compression_eval": 61.55,
+        "ranks": [81, 104, 111, 117],
+    },
+    "mlp500_tau0.11": {
+        "test_accuracy": 98.11,
+        "compression_eval": 86.52,
+        "ranks": [27, 40, 37, 38],
+    },
+    "mlp500_tau0.17": {
+        "test_accuracy": 96.90,
+        "compression_eval": 92.44,
+        "ranks": [13, 21, 24, 20],
+    },
+    "lenet5_tau0.11": {"test_accuracy": 98.21, "compression_eval": 81.7, "ranks": [10, 20, 48]},
+    "lenet5_dense": {"test_accuracy": 98.82, "compression_eval": 0.0},
+}
+
+MLP = dict(model="mlp", optimizer="adam", lr=1e-3, batch_size=256)
+LENET = dict(model="lenet5", optimizer="sgd", lr=0.05, batch_size=128)
+
+
+def configs(quick: bool, epochs: int | None = None) -> dict[str, TrainConfig]:
+    """The runs of the study (quick: tiny and on the bundled subset)."""
+    if quick:
+        e = 1
+        base = dict(MLP, widths=(784, 128, 128, 10), epochs=e)
+        return {
+            "mlp_dense": TrainConfig(**base, method="dense"),
+            "mlp_tau0.05": TrainConfig(**base, method="dlrt-adaptive", tau=0.05, rank=64),
+            "mlp_tau0.2": TrainConfig(**base, method="dlrt-adaptive", tau=0.2, rank=64),
+            "mlp_rank20": TrainConfig(**base, method="dlrt", rank=20),
+        }
+    e = epochs or 10
+    return {
+        "mlp500_dense": TrainConfig(**MLP, method="dense", epochs=e),
+        "mlp500_tau0.11": TrainConfig(**MLP, method="dlrt-adaptive", tau=0.11, rank=150, epochs=e),
+        "mlp500_tau0.05": TrainConfig(**MLP, method="dlrt-adaptive", tau=0.05, rank=150, epochs=e),
+        "mlp500_tau0.17": TrainConfig(**MLP, method="dlrt-adaptive", tau=0.17, rank=150, epochs=e),
+        "mlp500_rank20": TrainConfig(**MLP, method="dlrt", rank=20, epochs=e),
+        "lenet5_tau0.11": TrainConfig(
+            **LENET, method="dlrt-adaptive", tau=0.11, rank=50, epochs=max(2, e // 2)
+        ),
+    }
+
+
+def _data_dir() -> str | None:
+    env = os.environ.get("LOWRANK_ODE_DATA")
+    if env:
+        return env
+    here = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist"
+    return str(here) if here.exists() else None
+
+
+def run(
+    quick: bool = False,
+    out: str | Path | None = None,
+    progress: bool = True,
+    only: list[str] | None = None,
+    epochs: int | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) every configuration; returns ``{name: result}``."""
+    out = Path(out or ("studies/results/mnist_quick" if quick else "studies/results/mnist"))
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {}
+    data_cache: dict[str, Any] = {}
+    for name, cfg in configs(quick, epochs).items():
+        if only and name not in only:
+            continue
+        path = out / f"{name}.json"
+        if path.exists():
+            results[name] = json.loads(path.read_text())
+            continue
+        src = "builtin" if quick else _data_dir()
+        key = f"{src}:{cfg.model}"
+        if key not in data_cache:
+            data_cache[key] = load_data(src, cfg.model)
+        t0 = time.perf_counter()
+        res = train(cfg, data_cache[key], progress=progress)
+        res["wall_seconds"] = time.perf_counter() - t0
+        res["data"] = "bundled subset (5000/1000)" if quick else "full MNIST (60000/10000)"
+        path.write_text(json.dumps(res, indent=1))
+        results[name] = res
+        print(
+            f"{name}: test acc {100 * res['test_accuracy']:.2f} %, ranks {res['ranks']}, "
+            f"c.r. eval {res['compression_eval']:.2f} %, {res['wall_seconds']:.0f} s",
+            flush=True,
+        )
+    if quick:
+        check_quick(results)
+    return results
+
+
+def check_quick(results: dict[str, Any]) -> None:
+    """Qualitative claims on the subset: everything learns; larger τ → lower rank."""
+    for name, r in results.items():
+        assert r["test_accuracy"] > 0.5, f"{name} did not learn: {r['test_accuracy']:.3f}"
+    lo, hi = results.get("mlp_tau0.05"), results.get("mlp_tau0.2")
+    if lo and hi:
+        assert sum(hi["ranks"]) < sum(lo["ranks"]), (lo["ranks"], hi["ranks"])
+        assert hi["compression_eval"] > lo["compression_eval"]
+
+
+def table(results: dict[str, Any]) -> str:
+    """Our numbers beside the published ones."""
+    lines = [
+        f"{'run':16s} {'test %':>7s} {'paper %':>8s} {'c.r. eval %':>11s} "
+        f"{'paper':>6s} {'c.r. train %':>12s}  ranks (paper)"
+    ]
+    for name, r in results.items():
+        p = PUBLISHED.get(name, {})
+        pa = f"{p['test_accuracy']:.2f}" if p else "—"
+        pc = f"{p['compression_eval']:.1f}" if p else "—"
+        lines.append(
+            f"{name:16s} {100 * r['test_accuracy']:7.2f} {pa:>8s} {r['compression_eval']:11.2f} "
+            f"{pc:>6s} {r['compression_train']:12.2f}  {r['ranks']} ({p.get('ranks', '—')})"
+        )
+    return "\n".join(lines)
+
+
+def plot(results: dict[str, Any], out: str | Path) -> None:
+    """Accuracy vs evaluation compression, ours and the paper's."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, r in results.items():
+        ax.plot(r["compression_eval"], 100 * r["test_accuracy"], "o", color="C0")
+        ax.annotate(name, (r["compression_eval"], 100 * r["test_accuracy"]), fontsize=7)
+        if name in PUBLISHED:
+            p = PUBLISHED[name]
+            ax.plot(p["compression_eval"], p["test_accuracy"], "s", color="C1", mfc="none")
+    ax.plot([], [], "o", color="C0", label="lowrank_ode")
+    ax.plot([], [], "s", color="C1", mfc="none", label="Schotthöfer et al. 2022")
+    ax.set_xlabel("evaluation compression rate (%)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend()
+    fig.tight_layout()
+    for ext in ("png", "pdf"):
+        fig.savefig(out / f"mnist_dlrt.{ext}", dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    """Command-line entry."""
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--out", default=None)
+    p.add_argument("--only", nargs="*")
+    p.add_argument("--epochs", type=int, default=None)
+    a = p.parse_args()
+    res = run(a.quick, a.out, only=a.only, epochs=a.epochs)
+    print(table(res))
+    plot(
+        res, Path(a.out or ("studies/results/mnist_quick" if a.quick else "studies/results/mnist"))
+    )
+
+
+if __name__ == "__main__":
+    main()
