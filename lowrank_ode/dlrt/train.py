@@ -355,8 +355,14 @@ class Trainer:
             raise
 
     @classmethod
-    def load(cls, path: str | Path, data: Any, **kwargs: Any) -> Trainer:
-        """A trainer restored from a checkpoint written by :meth:`save` (no unpickling)."""
+    def load(
+        cls, path: str | Path, data: Any, cfg: TrainConfig | None = None, **kwargs: Any
+    ) -> Trainer:
+        """A trainer restored from a checkpoint written by :meth:`save` (no unpickling).
+
+        With ``cfg``, the run continues with its ``epochs``/``finetune_epochs`` (to extend a
+        run); every other field must equal the checkpoint's, else ``ValueError`` names it.
+        """
         path = Path(path)
         try:
             with np.load(path, allow_pickle=False) as z:
@@ -367,10 +373,18 @@ class Trainer:
             raise ValueError(f"checkpoint {path} has no 'meta' entry (not written by lowrank_ode)")
         try:
             meta = json.loads(str(arrays["meta"]))
-            cfg = TrainConfig(**{**meta["config"], "widths": tuple(meta["config"]["widths"])})
+            stored = TrainConfig(**{**meta["config"], "widths": tuple(meta["config"]["widths"])})
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise ValueError(f"checkpoint {path} has corrupt metadata: {exc}") from exc
-        tr = cls(cfg, data, **kwargs)
+        if cfg is not None:
+            for k, v in asdict(stored).items():
+                if k not in ("epochs", "finetune_epochs") and getattr(cfg, k) != v:
+                    raise ValueError(
+                        f"cannot resume {path}: {k}={getattr(cfg, k)!r} differs from the "
+                        f"checkpoint's {k}={v!r}"
+                    )
+            stored.epochs, stored.finetune_epochs = cfg.epochs, cfg.finetune_epochs
+        tr = cls(stored, data, **kwargs)
         params = {k.split("|", 1)[1]: v for k, v in arrays.items() if k.startswith("param|")}
         expected = set(tr.model.params())
         if set(params) != expected:
@@ -396,7 +410,7 @@ def train(
 ) -> dict[str, Any]:
     """Train (or resume from ``checkpoint``) and return :meth:`Trainer.results`."""
     if resume and checkpoint is not None and Path(checkpoint).exists():
-        tr = Trainer.load(checkpoint, data, checkpoint=checkpoint, progress=progress)
+        tr = Trainer.load(checkpoint, data, cfg, checkpoint=checkpoint, progress=progress)
     else:
         tr = Trainer(cfg, data, checkpoint=checkpoint, progress=progress)
     return tr.fit()

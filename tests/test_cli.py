@@ -1,0 +1,101 @@
+"""Smoke tests of the command line on tiny data (no network, no full MNIST)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from lowrank_ode.cli import main
+from lowrank_ode.data import write_idx
+
+
+def _tiny_mnist(directory, n_train=64, n_test=32, seed=0):
+    rng = np.random.default_rng(seed)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        images = (rng.random((n, 28, 28)) * 60).astype(np.uint8)
+        images[np.arange(n), labels * 2, :] = 255  # a learnable stripe per class
+        write_idx(directory / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(directory / f"{prefix}-labels-idx1-ubyte.gz", labels)
+
+
+def test_train_cli_on_tiny_idx_dataset(tmp_path, capsys):
+    _tiny_mnist(tmp_path)
+    out = tmp_path / "res.json"
+    ck = tmp_path / "ck.npz"
+    rc = main(
+        [
+            "train",
+            "--data",
+            str(tmp_path),
+            "--widths",
+            "784,32,16,10",
+            "--rank",
+            "8",
+            "--method",
+            "dlrt-adaptive",
+            "--tau",
+            "0.1",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "16",
+            "--json",
+            str(out),
+            "--checkpoint",
+            str(ck),
+            "--quiet",
+        ]
+    )
+    assert rc == 0
+    res = json.loads(out.read_text())
+    for key in (
+        "test_accuracy",
+        "ranks",
+        "compression_eval",
+        "compression_train",
+        "seconds_per_epoch",
+        "history",
+    ):
+        assert key in res
+    assert len(res["history"]) == 2 and ck.exists()
+    printed = capsys.readouterr().out
+    assert "test%" in printed and "ranks" in printed
+    # resuming a finished run trains nothing more and reports the same history
+    args = [
+        "train",
+        "--data",
+        str(tmp_path),
+        "--widths",
+        "784,32,16,10",
+        "--rank",
+        "8",
+        "--method",
+        "dlrt-adaptive",
+        "--tau",
+        "0.1",
+        "--batch-size",
+        "16",
+        "--json",
+        str(out),
+        "--checkpoint",
+        str(ck),
+        "--resume",
+        "--quiet",
+    ]
+    assert main(args + ["--epochs", "2"]) == 0
+    assert json.loads(out.read_text())["history"] == res["history"]
+    # extending the run by one epoch continues from the checkpoint
+    assert main(args + ["--epochs", "3"]) == 0
+    hist = json.loads(out.read_text())["history"]
+    assert len(hist) == 3 and hist[:2] == res["history"]
+    with pytest.raises(ValueError, match="cannot resume .* tau=0.2 differs"):
+        main(args + ["--epochs", "3", "--tau", "0.2"])
+
+
+def test_demo_cli_quick(tmp_path):
+    assert main(["demo", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "demo.json").read_text())
+    assert (tmp_path / "demo.png").stat().st_size > 0
+    # robust methods sit near the best approximation; the direct factor ODE does not beat them
+    assert max(res["bug"]["error"]) < 10 * res["best_approximation"]
