@@ -11,7 +11,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-from . import approximation, descent, klw_robustness, midpoint_order, schrodinger_adaptive
+from . import (
+    approximation,
+    descent,
+    klw_robustness,
+    midpoint_order,
+    mnist_dlrt,
+    mnist_robustness,
+    schrodinger_adaptive,
+)
 from ._common import Timer
 
 __all__ = ["STUDIES", "reproduce"]
@@ -22,6 +30,8 @@ STUDIES: dict[str, ModuleType] = {
     "midpoint_order": midpoint_order,
     "approximation": approximation,
     "descent": descent,
+    "mnist_dlrt": mnist_dlrt,
+    "mnist_robustness": mnist_robustness,
 }
 
 

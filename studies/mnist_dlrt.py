@@ -2,7 +2,7 @@
 
 Each configuration is one :func:`lowrank_ode.dlrt.train` run; its result is written to
 ``out/<name>.json`` as soon as it finishes and skipped on the next call (resume after a stop).
-Quick mode trains on the bundled MNIST subset for one epoch and checks qualitative claims
+Quick mode trains on the bundled MNIST subset for three epochs and checks qualitative claims
 (DLRT learns; higher τ gives lower ranks and higher compression); full mode trains on the full
 MNIST files (``LOWRANK_ODE_DATA`` or ``../shared/data/mnist``).
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,7 @@ LENET = dict(model="lenet5", optimizer="sgd", lr=0.05, batch_size=128)
 def configs(quick: bool, epochs: int | None = None) -> dict[str, TrainConfig]:
     """The runs of the study (quick: tiny and on the bundled subset)."""
     if quick:
-        e = 1
+        e = 3
         base = dict(MLP, widths=(784, 128, 128, 10), epochs=e)
         return {
             "mlp_dense": TrainConfig(**base, method="dense"),
@@ -79,21 +80,14 @@ def _data_dir() -> str | None:
     return str(here) if here.exists() else None
 
 
-def run(
-    quick: bool = False,
-    out: str | Path | None = None,
-    progress: bool = True,
-    only: list[str] | None = None,
-    epochs: int | None = None,
+def run_configs(
+    cfgs: dict[str, TrainConfig], out: Path, quick: bool, progress: bool = True
 ) -> dict[str, Any]:
-    """Run (or resume) every configuration; returns ``{name: result}``."""
-    out = Path(out or ("studies/results/mnist_quick" if quick else "studies/results/mnist"))
+    """Train every configuration not yet saved in ``out`` (one JSON each); return all results."""
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
     data_cache: dict[str, Any] = {}
-    for name, cfg in configs(quick, epochs).items():
-        if only and name not in only:
-            continue
+    for name, cfg in cfgs.items():
         path = out / f"{name}.json"
         if path.exists():
             results[name] = json.loads(path.read_text())
@@ -103,7 +97,7 @@ def run(
         if key not in data_cache:
             data_cache[key] = load_data(src, cfg.model)
         t0 = time.perf_counter()
-        res = train(cfg, data_cache[key], progress=progress)
+        res = train(cfg, data_cache[key], progress=progress and sys.stderr.isatty())
         res["wall_seconds"] = time.perf_counter() - t0
         res["data"] = "bundled subset (5000/1000)" if quick else "full MNIST (60000/10000)"
         path.write_text(json.dumps(res, indent=1))
@@ -113,6 +107,20 @@ def run(
             f"c.r. eval {res['compression_eval']:.2f} %, {res['wall_seconds']:.0f} s",
             flush=True,
         )
+    return results
+
+
+def run(
+    quick: bool = False,
+    out: str | Path | None = None,
+    progress: bool = True,
+    only: list[str] | None = None,
+    epochs: int | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) every configuration into ``out/mnist[_quick]/``; return the results."""
+    sub = Path(out or "studies/results") / ("mnist_quick" if quick else "mnist")
+    cfgs = {k: v for k, v in configs(quick, epochs).items() if not only or k in only}
+    results = run_configs(cfgs, sub, quick, progress)
     if quick:
         check_quick(results)
     return results
@@ -134,7 +142,7 @@ def table(results: dict[str, Any]) -> str:
         f"{'run':16s} {'test %':>7s} {'paper %':>8s} {'c.r. eval %':>11s} "
         f"{'paper':>6s} {'c.r. train %':>12s}  ranks (paper)"
     ]
-    for name, r in results.items():
+    for name, r in _runs(results).items():
         p = PUBLISHED.get(name, {})
         pa = f"{p['test_accuracy']:.2f}" if p else "—"
         pc = f"{p['compression_eval']:.1f}" if p else "—"
@@ -143,6 +151,10 @@ def table(results: dict[str, Any]) -> str:
             f"{pc:>6s} {r['compression_train']:12.2f}  {r['ranks']} ({p.get('ranks', '—')})"
         )
     return "\n".join(lines)
+
+
+def _runs(results: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in results.items() if isinstance(v, dict)}
 
 
 def plot(results: dict[str, Any], out: str | Path) -> None:
@@ -154,7 +166,7 @@ def plot(results: dict[str, Any], out: str | Path) -> None:
 
     out = Path(out)
     fig, ax = plt.subplots(figsize=(6, 4))
-    for name, r in results.items():
+    for name, r in _runs(results).items():
         ax.plot(r["compression_eval"], 100 * r["test_accuracy"], "o", color="C0")
         ax.annotate(name, (r["compression_eval"], 100 * r["test_accuracy"]), fontsize=7)
         if name in PUBLISHED:
@@ -181,9 +193,7 @@ def main() -> None:
     a = p.parse_args()
     res = run(a.quick, a.out, only=a.only, epochs=a.epochs)
     print(table(res))
-    plot(
-        res, Path(a.out or ("studies/results/mnist_quick" if a.quick else "studies/results/mnist"))
-    )
+    plot(res, Path(a.out or "studies/results"))
 
 
 if __name__ == "__main__":

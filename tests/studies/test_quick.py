@@ -37,8 +37,11 @@ def quick(tmp_path_factory):
     return out, res
 
 
+MNIST = {"mnist_dlrt": ["mnist_dlrt"], "mnist_robustness": ["mnist_robustness"]}
+
+
 def test_registry_lists_all_studies():
-    assert set(STUDIES) == set(FIGURES)
+    assert set(STUDIES) == set(FIGURES) | set(MNIST)
     for mod in STUDIES.values():
         for fn in ("run", "plot", "table"):
             assert callable(getattr(mod, fn))
@@ -127,3 +130,28 @@ def test_store_resumes_only_with_same_meta(tmp_path):
 def test_reproduce_rejects_unknown_names(tmp_path):
     with pytest.raises(ValueError, match="unknown studies"):
         reproduce(["nope"], quick=True, out=tmp_path)
+
+
+@pytest.mark.parametrize("name", list(MNIST))
+def test_mnist_quick_outputs(quick, name):
+    """The MNIST studies (bundled subset): one JSON per run, figure, table beside the paper."""
+    out, res = quick
+    runs = {k: v for k, v in res[name].items() if isinstance(v, dict)}
+    assert runs and all("test_accuracy" in r and "history" in r for r in runs.values())
+    for fig in MNIST[name]:
+        for ext in ("png", "pdf"):
+            assert (out / f"{fig}.{ext}").stat().st_size > 1000
+    assert "paper" in STUDIES[name].table(res[name])
+
+
+def test_mnist_robustness_claim_can_fail():
+    """The quick check rejects results where U Vᵀ keeps up with DLRT at decay 10."""
+    from studies import mnist_robustness
+
+    fake = {
+        f"decay{d}_{m}_seed0": {"test_accuracy": 0.8}
+        for d in (1, 2, 10)
+        for m in ("dlrt", "vanilla")
+    }
+    with pytest.raises(AssertionError, match="DLRT not ahead of U Vᵀ at decay 10"):
+        mnist_robustness.check_quick(fake)
