@@ -82,6 +82,11 @@ class TrainConfig:
         Further truncation options of the adaptive methods.
     decay : float or None
         Prescribe initial singular values |N(0,1)|·decay^(−k) (robustness study).
+    init_core : {"svd", "random"}
+        Initial core of the factorized layers: ``"svd"`` — the diagonal of the truncated SVD
+        of a He initialization (a flat spectrum); ``"random"`` — a Gaussian r × r core with the
+        same Frobenius norm (quarter-circle spectrum reaching down to 0, so the relative
+        truncation sheds the directions that training does not use).
     dtype : {"float64", "float32"}
     """
 
@@ -101,6 +106,7 @@ class TrainConfig:
     min_rank: int = 1
     max_rank: int | None = None
     decay: float | None = None
+    init_core: str = "svd"
     dtype: str = "float64"
 
     def __post_init__(self) -> None:
@@ -117,6 +123,8 @@ class TrainConfig:
             raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
         if self.tau is not None and not (0 <= self.tau < 1):
             raise ValueError(f"tau must satisfy 0 <= tau < 1, got {self.tau!r}")
+        if self.init_core not in ("svd", "random"):
+            raise ValueError(f"init_core must be 'svd' or 'random', got {self.init_core!r}")
         if self.dtype not in ("float64", "float32"):
             raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
         if self.method == "dlrt-adaptive" and self.tau is None and self.atol is None:
@@ -128,23 +136,21 @@ def build_model(cfg: TrainConfig) -> Any:
     low_rank = cfg.method not in ("dense", "dense-truncate")
     rng = np.random.default_rng([cfg.seed, 1])
     dtype = np.dtype(cfg.dtype)
-    if cfg.model == "mlp":
-        n_lr = len(cfg.widths) - 2
-        ranks = [
-            min(cfg.rank, a, b) for a, b in zip(cfg.widths[:-2], cfg.widths[1:-1], strict=True)
-        ]
-        kw = {"decay": cfg.decay} if cfg.decay is not None else {}
-        return mlp(
-            cfg.widths,
-            low_rank=low_rank,
-            rank=ranks if n_lr else cfg.rank,
-            dtype=dtype,
-            rng=rng,
-            **kw,
-        )
-    ranks = [min(cfg.rank, 20, 25), min(cfg.rank, 50, 500), min(cfg.rank, 500, 800)]
     kw = {"decay": cfg.decay} if cfg.decay is not None else {}
-    return lenet5(low_rank=low_rank, ranks=ranks, dtype=dtype, rng=rng, **kw)
+    if cfg.model == "mlp":
+        pairs = zip(cfg.widths[:-2], cfg.widths[1:-1], strict=True)
+        ranks = [min(cfg.rank, a, b) for a, b in pairs] or cfg.rank
+        model = mlp(cfg.widths, low_rank=low_rank, rank=ranks, dtype=dtype, rng=rng, **kw)
+    else:
+        ranks = [min(cfg.rank, 20, 25), min(cfg.rank, 50, 500), min(cfg.rank, 500, 800)]
+        model = lenet5(low_rank=low_rank, ranks=ranks, dtype=dtype, rng=rng, **kw)
+    if cfg.init_core == "random":
+        core_rng = np.random.default_rng([cfg.seed, 3])
+        for m in model.low_rank_layers():
+            G = core_rng.standard_normal(m.S.shape)
+            S = G * (np.linalg.norm(m.S) / np.linalg.norm(G))
+            m.set_factors(m.U, S.astype(dtype), m.V)
+    return model
 
 
 def _truncation(cfg: TrainConfig) -> Truncation | None:

@@ -267,3 +267,15 @@ def test_network_flow_products_match_dense_gradient():
     flow.set_batch(data[0][16:32], data[1][16:32])
     flow.at(0.0, flow.point())
     assert np.allclose(G.right(0, V), Gd @ V)
+
+
+def test_random_core_initialization():
+    """init_core="random": same bases and ‖S‖_F as the SVD init, a full Gaussian core."""
+    a = Trainer(tiny_cfg(method="dlrt"), tiny_data())
+    b = Trainer(tiny_cfg(method="dlrt", init_core="random"), tiny_data())
+    for ma, mb in zip(a.flow.lr_layers, b.flow.lr_layers):
+        assert np.array_equal(ma.U, mb.U) and np.array_equal(ma.V, mb.V)
+        assert np.isclose(np.linalg.norm(ma.S), np.linalg.norm(mb.S))
+        assert np.count_nonzero(mb.S - np.diag(np.diag(mb.S))) > 0
+    with pytest.raises(ValueError, match="init_core must be"):
+        tiny_cfg(init_core="zeros")
