@@ -12,45 +12,23 @@ Run:  python benchmarks/bench_dlrt.py [--width 4096] [--repeats 3]
 from __future__ import annotations
 
 import argparse
-import time
+import sys
+from pathlib import Path
 
 import numpy as np
 
 from lowrank_ode.dlrt import TrainConfig, Trainer
 
-
-def _time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from studies.timing import _median_time, measure  # noqa: E402
 
 
 def wide(width: int, repeats: int, dtype: str) -> list[tuple[str, float, float]]:
-    """(label, train s/batch, predict s/batch) for dense and DLRT ranks."""
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((500, width)).astype(dtype)
-    y = rng.integers(0, 10, 500)
-    data = (x, y, x[:10], y[:10])
-    widths = (width,) * 5 + (10,)
+    """(label, train s/batch, predict s/batch) for dense and DLRT ranks 5, 20, 80, 320."""
     rows = []
-    for method, r in [("dense", None), ("dlrt", 5), ("dlrt", 20), ("dlrt", 80), ("dlrt", 320)]:
-        cfg = TrainConfig(
-            method=method,
-            rank=r or 1,
-            widths=widths,
-            optimizer="sgd",
-            lr=1e-3,
-            dtype=dtype,
-            batch_size=500,
-        )
-        tr = Trainer(cfg, data)
-        t_train = _time(lambda tr=tr: tr.step(x, y), repeats)
-        t_pred = _time(lambda tr=tr: tr.model.forward(x), repeats)
-        rows.append((method if r is None else f"dlrt r={r}", t_train, t_pred))
+    for r in (None, 5, 20, 80, 320):
+        t = measure(width, r, repeats, dtype)
+        rows.append(("dense" if r is None else f"dlrt r={r}", t["train_s"], t["predict_s"]))
     return rows
 
 
@@ -69,7 +47,8 @@ def mlp(repeats: int) -> list[tuple[str, float]]:
         tr = Trainer(TrainConfig(dtype="float32", epochs=1, **kw), d)
         if kw["method"] == "dlrt-adaptive":
             tr.run_epoch()  # let the ranks settle
-        rows.append((f"{label} {tr.ranks()}", 1e3 * _time(lambda tr=tr: tr.step(x, y), repeats)))
+        ms = 1e3 * _median_time(lambda tr=tr: tr.step(x, y), repeats)
+        rows.append((f"{label} {tr.ranks()}", ms))
     return rows
 
 

@@ -19,6 +19,7 @@ from . import (
     mnist_dlrt,
     mnist_robustness,
     schrodinger_adaptive,
+    timing,
 )
 from ._common import Timer
 
@@ -32,6 +33,7 @@ STUDIES: dict[str, ModuleType] = {
     "descent": descent,
     "mnist_dlrt": mnist_dlrt,
     "mnist_robustness": mnist_robustness,
+    "timing": timing,
 }
 
 

@@ -66,6 +66,13 @@ def configs(quick: bool, epochs: int | None = None) -> dict[str, TrainConfig]:
         "mlp500_tau0.05": TrainConfig(**MLP, method="dlrt-adaptive", tau=0.05, rank=150, epochs=e),
         "mlp500_tau0.17": TrainConfig(**MLP, method="dlrt-adaptive", tau=0.17, rank=150, epochs=e),
         "mlp500_rank20": TrainConfig(**MLP, method="dlrt", rank=20, epochs=e),
+        # the paper's recipe: rank-adaptive phase, then fine-tuning of S in frozen bases
+        "mlp500_tau0.11_ft": TrainConfig(
+            **MLP, method="dlrt-adaptive", tau=0.11, rank=150, epochs=e, finetune_epochs=5
+        ),
+        "mlp500_tau0.13_ft": TrainConfig(
+            **MLP, method="dlrt-adaptive", tau=0.13, rank=150, epochs=e, finetune_epochs=5
+        ),
         "lenet5_tau0.11": TrainConfig(
             **LENET, method="dlrt-adaptive", tau=0.11, rank=50, epochs=max(2, e // 2)
         ),

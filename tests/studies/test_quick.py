@@ -26,6 +26,7 @@ FIGURES = {
     "midpoint_order": ["midpoint_order"],
     "approximation": ["approximation"],
     "descent": ["descent"],
+    "timing": ["timing"],
 }
 
 
@@ -63,6 +64,19 @@ def test_quick_outputs(quick, name):
     text = STUDIES[name].table(r)
     assert "|" in text and "ublished" in text
     assert (out / f"{name}_table.md").exists()
+
+
+def test_timing_check_can_fail():
+    from studies import timing
+
+    slow = {
+        "configs": {
+            "dense": {"train_s": 1.0, "predict_s": 1.0},
+            "5": {"train_s": 2.0, "predict_s": 0.5},
+        }
+    }
+    with pytest.raises(AssertionError):
+        timing.check(slow)
 
 
 def test_order_assertion_fails_for_first_order_method(tmp_path):

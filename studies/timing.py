@@ -1,0 +1,161 @@
+"""Study: training and prediction time per batch against the rank (the paper's timing figure).
+
+A 5-layer network of width W (full: 4096; quick: 512) with batch 500: one fixed-rank DLRT
+training step (SGD; two forward/backward passes and two QRs) and one prediction pass, for ranks
+5 … W/2, against the dense network, float32.  Ratios DLRT/dense are measured in the same run; the
+crossover rank is the smallest measured rank at which DLRT is slower than dense.
+
+Run:  python -m studies.timing [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lowrank_ode.dlrt import TrainConfig, Trainer
+
+from ._common import Store, markdown_table
+
+# Schotthöfer et al. 2022, Fig. 3 (5 × 5120, batch 500, a GPU): seconds
+PUBLISHED = {
+    "train": {"dense": 0.320, 5: 0.072, 20: 0.099, 80: 0.199, 160: 0.388, 320: 0.855},
+    "predict": {"dense": 1.248, 5: 0.247, 160: 0.266, 640: 0.480, 1280: 0.797, 2560: 1.430},
+}
+
+
+def _median_time(fn: Any, repeats: int) -> float:
+    fn()  # warm-up
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts))
+
+
+def measure(width: int, rank: int | None, repeats: int, dtype: str = "float32") -> dict:
+    """Seconds per training step and per prediction pass (``rank=None``: dense)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((500, width)).astype(dtype)
+    y = rng.integers(0, 10, 500)
+    cfg = TrainConfig(
+        method="dense" if rank is None else "dlrt",
+        rank=rank or 1,
+        widths=(width,) * 5 + (10,),
+        optimizer="sgd",
+        lr=1e-3,
+        dtype=dtype,
+        batch_size=500,
+    )
+    tr = Trainer(cfg, (x, y, x[:10], y[:10]))
+    return {
+        "train_s": _median_time(lambda: tr.step(x, y), repeats),
+        "predict_s": _median_time(lambda: tr.model.forward(x), repeats),
+    }
+
+
+def run(quick: bool = False, out: str | Path | None = None, progress: bool = True) -> dict:
+    """Measure dense and every rank (each configuration saved as it finishes)."""
+    width = 512 if quick else 4096
+    ranks = [5, 20, 80, 256] if quick else [5, 20, 80, 320, 1280, 2048]
+    repeats = 2 if quick else 3
+    out = Path(out or "studies/results")
+    store = Store(out, "timing", meta={"width": width, "ranks": ranks, "quick": quick})
+    keys = ["dense"] + [str(r) for r in ranks]
+    for k in keys:
+        if k not in store:
+            store.put(k, measure(width, None if k == "dense" else int(k), repeats))
+    res = store.finish()
+    if quick:
+        check(res)
+    return res
+
+
+def check(res: dict) -> None:
+    """DLRT at the smallest rank trains and predicts faster than dense."""
+    c = res["configs"]
+    assert c["5"]["train_s"] < c["dense"]["train_s"], c
+    assert c["5"]["predict_s"] < c["dense"]["predict_s"], c
+
+
+def _ratios(res: dict) -> list[tuple[str, float, float, float, float]]:
+    c = res["configs"]
+    d = c["dense"]
+    return [
+        (
+            k,
+            v["train_s"],
+            v["train_s"] / d["train_s"],
+            v["predict_s"],
+            v["predict_s"] / d["predict_s"],
+        )
+        for k, v in c.items()
+    ]
+
+
+def table(res: dict) -> str:
+    """Our seconds and ratios beside the published GPU seconds."""
+    rows = []
+    for k, tt, rt, tp, rp in _ratios(res):
+        key: Any = k if k == "dense" else int(k)
+        rows.append(
+            [
+                k,
+                f"{tt:.4f}",
+                f"{rt:.3f}",
+                f"{PUBLISHED['train'].get(key, '—')}",
+                f"{tp:.4f}",
+                f"{rp:.3f}",
+                f"{PUBLISHED['predict'].get(key, '—')}",
+            ]
+        )
+    head = [
+        "rank",
+        "train s",
+        "/dense",
+        "published train s",
+        "predict s",
+        "/dense",
+        "published predict s",
+    ]
+    return markdown_table(head, rows)
+
+
+def plot(res: dict, out: str | Path) -> None:
+    """Seconds vs rank, dense as horizontal lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    c = res["configs"]
+    ranks = [int(k) for k in c if k != "dense"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for what, col in (("train_s", "C0"), ("predict_s", "C1")):
+        ax.loglog(
+            ranks, [c[str(r)][what] for r in ranks], "o-", color=col, label=f"DLRT {what[:-2]}"
+        )
+        ax.axhline(c["dense"][what], color=col, ls="--", label=f"dense {what[:-2]}")
+    ax.set_xlabel("rank r")
+    ax.set_ylabel("seconds per batch of 500")
+    ax.set_title(f"5 × {res['meta']['width']}, float32")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    for ext in ("png", "pdf"):
+        fig.savefig(Path(out) / f"timing.{ext}", dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--out", default="studies/results")
+    a = p.parse_args()
+    r = run(a.quick, a.out)
+    print(table(r))
+    plot(r, a.out)
