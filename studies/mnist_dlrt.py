@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -97,8 +98,10 @@ def run_configs(
     for name, cfg in cfgs.items():
         path = out / f"{name}.json"
         if path.exists():
-            results[name] = json.loads(path.read_text())
-            continue
+            saved = json.loads(path.read_text())
+            if saved.get("config") == json.loads(json.dumps(asdict(cfg))):
+                results[name] = saved
+                continue  # resume: this configuration is done
         src = "builtin" if quick else _data_dir()
         key = f"{src}:{cfg.model}"
         if key not in data_cache:
