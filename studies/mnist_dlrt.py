@@ -88,6 +88,15 @@ def _data_dir() -> str | None:
     return str(here) if here.exists() else None
 
 
+def _same_config(saved: dict | None, cfg: TrainConfig) -> bool:
+    """Saved run has ``cfg``'s settings (fields added since it was saved take their defaults)."""
+    if saved is None:
+        return False
+    full = {**json.loads(json.dumps(asdict(TrainConfig()))), **saved}
+    full["widths"] = tuple(full["widths"])
+    return full == asdict(cfg)
+
+
 def run_configs(
     cfgs: dict[str, TrainConfig], out: Path, quick: bool, progress: bool = True
 ) -> dict[str, Any]:
@@ -99,7 +108,7 @@ def run_configs(
         path = out / f"{name}.json"
         if path.exists():
             saved = json.loads(path.read_text())
-            if saved.get("config") == json.loads(json.dumps(asdict(cfg))):
+            if _same_config(saved.get("config"), cfg):
                 results[name] = saved
                 continue  # resume: this configuration is done
         src = "builtin" if quick else _data_dir()
