@@ -9,10 +9,33 @@ Every strategy draws *parameters* (sizes, rank, decay, dtype, seed) and builds a
 seeded :class:`numpy.random.Generator`, never raw float entries, so failures shrink to readable
 cases.  Every checker raises :class:`AssertionError` with a message that says what was expected
 and what was measured.
+
+Overview
+--------
+Strategies (need ``hypothesis``) and the deterministic builders behind them:
+
+* :func:`point_specs` / :func:`make_point` / :func:`lowrank_points` — random rank-r points;
+* :func:`tangent_vectors`, :func:`tangent_pairs` / :func:`make_tangent_vector` — tangent vectors
+  P(Y)Z at a point (:func:`~lowrank_ode.tangent_project`);
+* :func:`problems`, :func:`problem_specs` / :func:`make_problem` — the built-in problems
+  (KLW, Lyapunov, Schrödinger) with random parameters and an initial value.
+
+Checkers for *your own* integrator — an :class:`~lowrank_ode.integrators.Integrator` instance,
+a method name, or a plain function ``step(F, t, Y, h) -> LowRank`` (see :func:`as_step`):
+
+* :func:`check_step_invariants` — shapes, rank, dtype, finiteness, orthonormal factors, purity;
+* :func:`check_order` (with :func:`integrate`) and :func:`check_integrator_order` — empirical
+  order of convergence;
+* :func:`check_robustness` — error independent of the smallest singular value;
+* :func:`check_exactness`, :func:`check_descent`, :func:`check_orthonormal`.
+
+And for a layer of :mod:`lowrank_ode.nn` (or any object with the same interface):
+:func:`check_layer_gradients` (finite differences and Taylor remainders).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +57,25 @@ __all__ = [
     "check_exactness",
     "check_descent",
     "dense_error",
+    # tangent vectors and built-in problems (strategies and builders)
+    "make_tangent_vector",
+    "tangent_vectors",
+    "tangent_pairs",
+    "check_in_tangent_space",
+    "ProblemSpec",
+    "ProblemCase",
+    "make_problem",
+    "problem_specs",
+    "problems",
+    # checkers for user integrators and layers
+    "StepFunction",
+    "as_step",
+    "integrate",
+    "check_step_invariants",
+    "check_robustness",
+    "check_integrator_order",
+    "check_layer_gradients",
+    "ROBUSTNESS_SIGMAS",
 ]
 
 DTYPES = ("float64", "complex128")
@@ -205,3 +247,789 @@ def check_descent(values: Sequence[float], slack: float = 0.0) -> None:
             f"no descent at step {k}: f went from {v[k]:.6e} to {v[k + 1]:.6e} "
             f"(increase {inc[k]:.3e} > slack {slack:.3e}); {bad.size} such steps"
         )
+
+
+# =============================================================================================
+# Tangent vectors
+# =============================================================================================
+
+
+def make_tangent_vector(
+    Y: LowRank, seed: int, *, scale: float = 1.0, factored: bool = False
+) -> Any:
+    """A random tangent vector ΔY = P(Y)Z at ``Y`` (Z Gaussian, seeded).
+
+    Parameters
+    ----------
+    Y : LowRank
+        Base point with orthonormal ``U`` and ``V`` (NumPy arrays).
+    seed : int
+        Seed of the Gaussian matrix ``Z`` (complex Gaussian for complex ``Y``).
+    scale : float
+        The result is scaled to Frobenius norm ``scale`` (a zero projection stays zero).
+    factored : bool
+        Return the factored projection (:class:`~lowrank_ode.LowRank` of rank ≤ 2r) instead
+        of a dense ``n × m`` array.  Z is then drawn as a rank-``r`` factored matrix, so nothing
+        ``n × m`` is formed.
+
+    Returns
+    -------
+    ndarray, shape (n, m), or LowRank
+        ``P(Y)Z / ‖P(Y)Z‖_F · scale``, computed with :func:`~lowrank_ode.tangent_project`.
+
+    Notes
+    -----
+    Every tangent vector at Y = U S Vᴴ has the form ΔY = U ΔS Vᴴ + ΔU S Vᴴ + U S ΔVᴴ with
+    UᴴΔU = 0 = VᴴΔV (the Koch–Lubich gauge), and P(Y) is the orthogonal projection onto that
+    space, so ``P(Y) ΔY = ΔY`` (see :func:`check_in_tangent_space`).
+    """
+    from .manifold import tangent_project
+
+    rng = np.random.default_rng(seed)
+    n, m = Y.shape
+    dt = np.dtype(to_numpy(Y.S).dtype)
+
+    def gauss(*s: int) -> np.ndarray:
+        G = rng.standard_normal(s)
+        return (G + 1j * rng.standard_normal(s) if dt.kind == "c" else G).astype(dt)
+
+    if factored:
+        r = Y.rank
+        Z = LowRank(np.linalg.qr(gauss(n, r))[0], gauss(r, r), np.linalg.qr(gauss(m, r))[0])
+        T = tangent_project(Y, Z)
+        nrm = float(np.linalg.norm(to_numpy(T.S)))
+        return LowRank(T.U, T.S * (scale / nrm), T.V) if nrm > 0 else T
+    T = tangent_project(Y, gauss(n, m))
+    nrm = float(np.linalg.norm(to_numpy(T)))
+    return T * (scale / nrm) if nrm > 0 else T
+
+
+def tangent_vectors(Y: LowRank, *, factored: bool = False) -> Any:
+    """Hypothesis strategy of tangent vectors at the fixed point ``Y`` (unit Frobenius norm).
+
+    Draws a seed (and a scale exponent in [−6, 0]) and calls :func:`make_tangent_vector`.
+
+    Examples
+    --------
+    >>> from hypothesis import given
+    >>> Y = make_point(PointSpec(6, 5, 2, 1e-3, "float64", 0))
+    >>> @given(dY=tangent_vectors(Y))
+    ... def test_projection_is_identity_on_tangents(dY):
+    ...     check_in_tangent_space(Y, dY)
+    """
+    from hypothesis import strategies as st
+
+    return st.builds(
+        lambda seed, e: make_tangent_vector(Y, seed, scale=10.0**e, factored=factored),
+        st.integers(0, 2**31 - 1),
+        st.floats(-6.0, 0.0),
+    )
+
+
+def tangent_pairs(*, factored: bool = False, **point_kwargs: Any) -> Any:
+    """Hypothesis strategy of pairs ``(Y, ΔY)``: a random point and a tangent vector at it.
+
+    Parameters
+    ----------
+    factored : bool
+        Draw ΔY as a factored :class:`~lowrank_ode.LowRank` (see :func:`make_tangent_vector`).
+    **point_kwargs
+        Options of :func:`point_specs` (sizes, dtypes, smallest singular-value ratio, …).
+    """
+    from hypothesis import strategies as st
+
+    @st.composite
+    def draw(d: Any) -> tuple[LowRank, Any]:
+        Y = make_point(d(point_specs(**point_kwargs)))
+        seed = d(st.integers(0, 2**31 - 1))
+        e = d(st.floats(-6.0, 0.0))
+        return Y, make_tangent_vector(Y, seed, scale=10.0**e, factored=factored)
+
+    return draw()
+
+
+def check_in_tangent_space(Y: LowRank, dY: Any, tol: float = 1e-10) -> float:
+    """Assert that ``dY`` lies in the tangent space at ``Y``: ‖P(Y)dY − dY‖_F ≤ tol‖dY‖_F.
+
+    Parameters
+    ----------
+    Y : LowRank
+        Base point (orthonormal factors).
+    dY : array, shape (n, m), or LowRank
+        Candidate tangent vector.
+    tol : float
+        Relative tolerance.
+
+    Returns
+    -------
+    float
+        The relative residual.
+    """
+    from .manifold import tangent_project
+
+    D = to_numpy(dY.to_dense() if isinstance(dY, LowRank) else dY)
+    P = to_numpy(tangent_project(Y, D))
+    nrm = float(np.linalg.norm(D))
+    res = float(np.linalg.norm(P - D)) / nrm if nrm > 0 else 0.0
+    if not res <= tol:
+        raise AssertionError(
+            f"not a tangent vector at Y (rank {Y.rank}): ‖P(Y)dY − dY‖/‖dY‖ = {res:.3e} > {tol:g}"
+        )
+    return res
+
+
+# =============================================================================================
+# Built-in problems with random parameters
+# =============================================================================================
+
+PROBLEM_KINDS = ("klw", "lyapunov", "schrodinger")
+
+
+@dataclass(frozen=True)
+class ProblemSpec:
+    """Parameters of a built-in test problem (what :func:`problem_specs` draws and shrinks).
+
+    Attributes
+    ----------
+    kind : {"klw", "lyapunov", "schrodinger"}
+        :class:`~lowrank_ode.problems.KLWProblem`,
+        :class:`~lowrank_ode.problems.LyapunovProblem` or
+        :class:`~lowrank_ode.problems.SchrodingerProblem`.
+    n, m : int
+        Matrix size (``n == m`` for KLW and Schrödinger).
+    rank : int
+        Rank of the initial value.
+    seed : int
+    decay : float
+        KLW: σ_r / σ_1 of the rank-r part of D (geometric singular values from 1).
+    eps : float
+        KLW: size of the full-rank perturbation (the best-approximation error is about ε).
+    nu_x, nu_y : float
+        Lyapunov: diffusion coefficients.
+    variant : {"ckl2022", "cekl2024"}
+        Schrödinger: the variant (see :class:`~lowrank_ode.problems.SchrodingerProblem`).
+    """
+
+    kind: str
+    n: int
+    m: int
+    rank: int
+    seed: int
+    decay: float = 1e-3
+    eps: float = 0.0
+    nu_x: float = 1.0
+    nu_y: float = 1.0
+    variant: str = "ckl2022"
+
+
+@dataclass
+class ProblemCase:
+    """A built-in problem, its initial value and its full-rank reference solution.
+
+    Attributes
+    ----------
+    spec : ProblemSpec
+    problem : MatrixODE
+        The right-hand side (factored products; pass it to :func:`~lowrank_ode.solve`, to an
+        integrator's ``step`` or to your own step function).
+    Y0 : LowRank
+        Initial value of rank ``spec.rank`` with orthonormal factors.
+    """
+
+    spec: ProblemSpec
+    problem: Any
+    Y0: LowRank
+
+    def reference(self, t: float) -> np.ndarray:
+        """The solution A(t) of the *full* (not low-rank) matrix ODE, dense.
+
+        For ``"lyapunov"`` and ``"schrodinger"`` A(0) = Y0 (exact sine-transform solution,
+        resp. a tight DOP853 solve); for ``"klw"`` A(t) is the prescribed KLW matrix, whose
+        best rank-r approximation at t = 0 is Y0 (the difference is of size ε plus the tail of
+        D beyond the rank).
+        """
+        kind, P = self.spec.kind, self.problem
+        if kind == "klw":
+            return np.asarray(P.exact(t))
+        if kind == "lyapunov":
+            return np.asarray(P.exact(t, self.Y0))
+        return np.asarray(P.reference(t, self.Y0))
+
+
+def make_problem(spec: ProblemSpec) -> ProblemCase:
+    """Build the :class:`ProblemCase` described by ``spec`` (deterministic in ``spec.seed``)."""
+    from .problems import KLWProblem, LyapunovProblem, SchrodingerProblem
+
+    r = spec.rank
+    if spec.kind == "klw":
+        if spec.m != spec.n:
+            raise ValueError(f"KLW problems are square, got n={spec.n}, m={spec.m}")
+        sv = np.geomspace(1.0, spec.decay, r) if r > 1 else np.ones(1)
+        P = KLWProblem(spec.n, singular_values=sv, eps=spec.eps, seed=spec.seed)
+        return ProblemCase(spec, P, P.initial(r))
+    if spec.kind == "lyapunov":
+        P = LyapunovProblem(spec.n, spec.m, nu_x=spec.nu_x, nu_y=spec.nu_y)
+        return ProblemCase(spec, P, P.initial(r))
+    if spec.kind == "schrodinger":
+        if spec.m != spec.n:
+            raise ValueError(f"Schrödinger problems are square, got n={spec.n}, m={spec.m}")
+        P = SchrodingerProblem(spec.n, variant=spec.variant)
+        return ProblemCase(spec, P, P.initial(seed=spec.seed, rank=r))
+    raise ValueError(f"kind must be one of {PROBLEM_KINDS}, got {spec.kind!r}")
+
+
+def problem_specs(
+    kinds: Sequence[str] = PROBLEM_KINDS,
+    min_size: int = 3,
+    max_size: int = 12,
+    max_rank: int | None = None,
+    min_decay: float = 1e-12,
+) -> Any:
+    """Hypothesis strategy of :class:`ProblemSpec` (see :func:`problems`)."""
+    from hypothesis import strategies as st
+
+    kinds = tuple(kinds)
+    if not kinds or any(k not in PROBLEM_KINDS for k in kinds):
+        raise ValueError(f"kinds must be a non-empty subset of {PROBLEM_KINDS}, got {kinds}")
+    if "schrodinger" in kinds and (min_size < 3 or max_size < 4):
+        raise ValueError("Schrödinger problems need min_size >= 3 and max_size >= 4")
+    if not 1 <= min_size <= max_size:
+        raise ValueError(f"need 1 <= min_size <= max_size, got {min_size}, {max_size}")
+
+    @st.composite
+    def draw(d: Any) -> ProblemSpec:
+        kind = d(st.sampled_from(kinds))
+        n = d(st.integers(min_size, max_size))
+        if kind == "schrodinger":  # the grid x_j, j = -N/2 … N/2-1, needs an even N
+            n = min(n + n % 2, max_size - max_size % 2)
+        m = d(st.integers(min_size, max_size)) if kind == "lyapunov" else n
+        cap = min(n, m) if max_rank is None else max(1, min(n, m, max_rank))
+        r = d(st.integers(1, cap))
+        seed = d(st.integers(0, 2**31 - 1))
+        if kind == "klw":
+            e = d(st.floats(np.log10(min_decay), 0.0))
+            eps = d(st.sampled_from((0.0, 1e-8, 1e-4, 1e-2)))
+            return ProblemSpec(kind, n, n, r, seed, decay=float(10.0**e), eps=eps)
+        if kind == "lyapunov":
+            nx = d(st.floats(0.1, 1.0))
+            ny = d(st.floats(0.1, 1.0))
+            return ProblemSpec(kind, n, m, r, seed, nu_x=nx, nu_y=ny)
+        variant = d(st.sampled_from(("ckl2022", "cekl2024")))
+        return ProblemSpec(kind, n, n, r, seed, variant=variant)
+
+    return draw()
+
+
+def problems(**kwargs: Any) -> Any:
+    """Hypothesis strategy of :class:`ProblemCase`: built-in problems with random parameters.
+
+    * ``"klw"`` — :class:`~lowrank_ode.problems.KLWProblem` (real, F = Ȧ(t) independent of Y):
+      random n, rank r, σ_r/σ_1 ∈ [``min_decay``, 1], ε ∈ {0, 1e-8, 1e-4, 1e-2}, seed;
+      Y0 = best rank-r approximation of A(0);
+    * ``"lyapunov"`` — :class:`~lowrank_ode.problems.LyapunovProblem` (real, linear, n ≠ m
+      allowed): random n, m, ν_x, ν_y ∈ [0.1, 1], rank; Y0 = ``initial(rank)``;
+    * ``"schrodinger"`` — :class:`~lowrank_ode.problems.SchrodingerProblem` (complex,
+      norm-conserving): random even N ≥ 4, variant, rank, seed; Y0 = ``initial(seed, rank)``.
+
+    Parameters
+    ----------
+    **kwargs
+        ``kinds`` (subset of the three names), ``min_size`` (≥ 3 with Schrödinger),
+        ``max_size`` (≥ 4 with Schrödinger), ``max_rank``, ``min_decay`` — see
+        :func:`problem_specs`.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=10, deadline=None)
+    ... @given(case=problems(max_size=8))
+    ... def test_my_step(case):
+    ...     check_step_invariants(my_step, case.problem, case.Y0, 0.05)
+    """
+    return problem_specs(**kwargs).map(make_problem)
+
+
+# =============================================================================================
+# Integrators: a uniform step function
+# =============================================================================================
+
+#: The signature of a plain step function: ``step(F, t, Y, h) -> LowRank``.
+StepFunction = Callable[[Any, float, LowRank, float], LowRank]
+
+
+def as_step(method_or_step: Any) -> StepFunction:
+    """Normalize what a user passes to the checkers into ``step(F, t, Y, h) -> LowRank``.
+
+    Parameters
+    ----------
+    method_or_step : Integrator, Integrator subclass, str, or callable
+        * an :class:`~lowrank_ode.integrators.Integrator` instance — its
+          :meth:`~lowrank_ode.integrators.Integrator.step` is used;
+        * an ``Integrator`` subclass — instantiated with default arguments;
+        * a method name of :func:`~lowrank_ode.solve` (``"bug"``, ``"ksl"``, …);
+        * a plain function ``step(F, t, Y, h) -> LowRank``.  It receives the problem ``F`` as
+          given to the checker (for the built-in problems a
+          :class:`~lowrank_ode.problems.MatrixODE`: evaluate it with ``F.dense(t, A)`` or, without
+          forming n × m matrices, ``G = F.at(t, [Y])`` and ``G.right(0, V)``, ``G.left(0, U)``,
+          ``G.galerkin(0, U, V)``), the time, a :class:`~lowrank_ode.LowRank` with orthonormal
+          factors and the step size.
+
+    Returns
+    -------
+    callable
+    """
+    from .integrators import Integrator
+    from .solve import make_integrator
+
+    if isinstance(method_or_step, Integrator):
+        return method_or_step.step
+    if isinstance(method_or_step, type) and issubclass(method_or_step, Integrator):
+        return method_or_step().step
+    if isinstance(method_or_step, str):
+        return make_integrator(method_or_step).step
+    if callable(method_or_step):
+        return method_or_step
+    raise TypeError(
+        "expected an Integrator, a method name or a function step(F, t, Y, h) -> LowRank, "
+        f"got {type(method_or_step).__name__}"
+    )
+
+
+def _name(method_or_step: Any) -> str:
+    from .integrators import Integrator
+
+    if isinstance(method_or_step, Integrator):
+        return f"{type(method_or_step).__name__} ({method_or_step.name or 'unnamed'})"
+    if isinstance(method_or_step, type):
+        return method_or_step.__name__
+    if isinstance(method_or_step, str):
+        return f"method {method_or_step!r}"
+    return getattr(method_or_step, "__qualname__", None) or repr(method_or_step)
+
+
+def _as_lowrank(Z: Any, who: str) -> LowRank:
+    if isinstance(Z, (list, tuple)) and len(Z) == 1 and isinstance(Z[0], LowRank):
+        Z = Z[0]
+    if not isinstance(Z, LowRank):
+        raise TypeError(f"{who} must return a LowRank, got {type(Z).__name__}")
+    return Z
+
+
+def _all_finite(Y: LowRank) -> bool:
+    return all(bool(np.all(np.isfinite(to_numpy(A)))) for A in (Y.U, Y.S, Y.V))
+
+
+def integrate(
+    method_or_step: Any,
+    F: Any,
+    Y0: LowRank,
+    t_span: tuple[float, float],
+    h: float,
+) -> LowRank:
+    """Integrate from ``t_span[0]`` to ``t_span[1]`` with step ``h`` (last step shortened).
+
+    The time grid is that of :func:`~lowrank_ode.solve` (``t_k = t₀ + k h``), so for a library
+    integrator the result equals ``solve(F, Y0, t_span, h, method=...).y[-1]``.
+
+    Parameters
+    ----------
+    method_or_step : Integrator, str or callable
+        See :func:`as_step`.
+    F : Problem or callable
+        Right-hand side, handed to the step unchanged.
+    Y0 : LowRank
+        Initial value.
+    t_span : (t0, tf)
+    h : float
+        Step size > 0.
+
+    Returns
+    -------
+    LowRank
+        The final state.
+
+    Raises
+    ------
+    TypeError
+        When a step does not return a :class:`~lowrank_ode.LowRank`.
+    FloatingPointError
+        When a step produces NaN or inf.
+    """
+    step = as_step(method_or_step)
+    t0, tf = (float(s) for s in t_span)
+    if not (h > 0 and tf > t0):
+        raise ValueError(f"need h > 0 and t0 < tf, got h={h!r}, t_span={t_span!r}")
+    n_steps = max(1, math.ceil((tf - t0) / h - 1e-10))
+    Y, t = Y0, t0
+    for k in range(n_steps):
+        hk = min(h, tf - t) if k == n_steps - 1 else h
+        Y = _as_lowrank(step(F, t, Y, hk), _name(method_or_step))
+        if not _all_finite(Y):
+            raise FloatingPointError(
+                f"{_name(method_or_step)} produced NaN/inf at step {k + 1} (t = {t + hk:.6g})"
+            )
+        t = t0 + (k + 1) * h if k < n_steps - 1 else tf
+    return Y
+
+
+# =============================================================================================
+# Checkers for integrators
+# =============================================================================================
+
+
+def check_step_invariants(
+    step: Any,
+    F: Any,
+    Y: LowRank,
+    h: float,
+    *,
+    t: float = 0.0,
+    orth_tol: float = 1e-12,
+    rank: int | None = None,
+    check_dtype: bool = True,
+    check_pure: bool = True,
+) -> LowRank:
+    """Assert the invariants of one step ``Y₁ = step(F, t, Y, h)``.
+
+    Checked, in this order, each with its own message:
+
+    1. the step returns a :class:`~lowrank_ode.LowRank` (a one-block list is accepted);
+    2. its shape is ``Y.shape`` and its core is square, of rank 1 ≤ r₁ ≤ min(n, m), and equal
+       to ``rank`` when given (pass ``rank=Y.rank`` for a fixed-rank method);
+    3. U₁, S₁, V₁ are finite;
+    4. U₁ and V₁ have orthonormal columns: ‖UᴴU − I‖₂, ‖VᴴV − I‖₂ ≤ ``orth_tol``;
+    5. the dtype is that of ``Y`` (``check_dtype``);
+    6. the input ``Y`` was not modified (``check_pure``): steps must be pure functions.
+
+    Parameters
+    ----------
+    step : Integrator, str or callable
+        See :func:`as_step`.
+    F : Problem or callable
+        Right-hand side.
+    Y : LowRank
+        Point to step from (orthonormal factors).
+    h : float
+        Step size.
+    t : float
+        Start time.
+    orth_tol : float
+        Orthonormality tolerance (use about 1e-5 for float32).
+    rank : int, optional
+        Expected rank of the result.
+    check_dtype, check_pure : bool
+        Enable checks 5 and 6.
+
+    Returns
+    -------
+    LowRank
+        The result of the step.
+
+    Raises
+    ------
+    AssertionError
+        When an invariant is violated, or the step raises (chained to the original error).
+    """
+    name = _name(step)
+    fn = as_step(step)
+    before = [to_numpy(A).copy() for A in (Y.U, Y.S, Y.V)] if check_pure else []
+    try:
+        out = fn(F, t, Y, h)
+    except Exception as exc:  # an exception is a failed step: report it as such
+        raise AssertionError(
+            f"{name}: step(F, t={t:g}, Y, h={h:g}) raised {type(exc).__name__}: {exc}"
+        ) from exc
+    where = f"{name}: after one step (t={t:g}, h={h:g}, Y of shape {Y.shape}, rank {Y.rank})"
+    try:
+        Z = _as_lowrank(out, "the step")
+    except TypeError as exc:
+        raise AssertionError(f"{where}: {exc}") from None
+    n, m = Y.shape
+    if Z.shape != (n, m):
+        raise AssertionError(f"{where}: result has shape {Z.shape}, expected {(n, m)}")
+    ku, kv = (int(s) for s in Z.S.shape)
+    if ku != kv:
+        raise AssertionError(f"{where}: core S has shape {(ku, kv)}, expected a square core")
+    if not 1 <= ku <= min(n, m):
+        raise AssertionError(f"{where}: rank {ku} is outside [1, min(n, m) = {min(n, m)}]")
+    if rank is not None and ku != rank:
+        raise AssertionError(f"{where}: rank {ku}, expected rank {rank}")
+    for part, A in (("U", Z.U), ("S", Z.S), ("V", Z.V)):
+        if not bool(np.all(np.isfinite(to_numpy(A)))):
+            raise AssertionError(f"{where}: {part} contains NaN or inf")
+    try:
+        check_orthonormal(Z, orth_tol)
+    except AssertionError as exc:
+        raise AssertionError(
+            f"{where}: {exc} — the factors of a step must be orthonormal (QR or SVD them)"
+        ) from None
+    if check_dtype and Z.dtype != Y.dtype:
+        raise AssertionError(f"{where}: dtype {Z.dtype}, expected {Y.dtype}")
+    if check_pure:
+        for part, A0, A in zip("USV", before, (Y.U, Y.S, Y.V), strict=True):
+            if not np.array_equal(A0, to_numpy(A)):
+                raise AssertionError(
+                    f"{where}: the step modified its input Y.{part} in place (steps must be pure)"
+                )
+    return Z
+
+
+#: Default smallest singular values of :func:`check_robustness`: 1e-2, 1e-3, …, 1e-11.
+ROBUSTNESS_SIGMAS: tuple[float, ...] = tuple(10.0**-k for k in range(2, 12))
+
+
+def check_robustness(
+    method_or_step: Any,
+    *,
+    sigmas: Sequence[float] = ROBUSTNESS_SIGMAS,
+    n: int = 20,
+    rank: int = 4,
+    h: float = 0.05,
+    t_end: float = 0.5,
+    eps: float = 1e-4,
+    max_ratio: float = 3.0,
+    max_error: float | None = 0.1,
+    seed: int = 3,
+) -> list[float]:
+    """Assert that the error does not depend on the smallest singular value σ_min.
+
+    For each σ_min in ``sigmas`` a KLW problem (:class:`~lowrank_ode.problems.KLWProblem`,
+    F = Ȧ(t), A(t) = e^{tW₁} eᵗ D e^{tW₂}ᵀ) is set up with
+
+        D = diag(σ₁, …, σ_r, ε, ε/2, ε/4, …),   σ₁ … σ_r geometric from 1 down to σ_min,
+
+    and integrated from Y0 = diag(σ₁, …, σ_r) (the rank-r part of A(0), so σ_r(Y0) = σ_min
+    exactly) to ``t_end`` with step ``h``, and compared with A(``t_end``).  The tail of size
+    ``eps`` makes the problem genuinely not of rank r; it is orthogonal to the rank-r part, so
+    it does not lift σ_r the way a random full-rank perturbation of size ε would (that floors
+    σ_r(Y0) near ε and hides every σ_min below it).  A robust integrator (projector splitting,
+    BUG and its variants: Kieri–Lubich–Walach 2016, Ceruti–Lubich 2022) has an error
+    O(ε + h) with constants independent of σ_min, so
+
+    * max/min of the errors over ``sigmas`` must be ≤ ``max_ratio``, and
+    * every error must be ≤ ``max_error`` (catches a step that does nothing), unless None.
+
+    An integrator that inverts S (the Koch–Lubich factor ODEs, ``"direct"``) needs h ≲ σ_min
+    and fails: its error grows by orders of magnitude, or it breaks down.
+
+    Parameters
+    ----------
+    method_or_step : Integrator, str or callable
+        See :func:`as_step`; a plain function receives the ``KLWProblem``.
+    sigmas : sequence of float
+        Values of σ_min (default 1e-2 … 1e-11).
+    n, rank, h, t_end, eps, seed
+        The test problem and the step size.
+    max_ratio : float
+        Bound on max(error) / min(error).
+    max_error : float or None
+        Bound on every error.  The default fits the default problem: the initial error
+        ‖Y0 − A(0)‖_F is 1.15 ε = 1.15e-4; with RK4 sub-steps KSL, Strang, BUG, rank-adaptive
+        and midpoint BUG end with 1.2e-4 … 1.9e-4 and parallel BUG with up to 7.3e-4; BUG with
+        explicit-Euler sub-steps ends with 2.9e-2; a step that does nothing with 0.84.
+
+    Returns
+    -------
+    list of float
+        The errors ‖Y_N − A(t_end)‖_F, one per σ_min.
+
+    Raises
+    ------
+    AssertionError
+        When the ratio or an error is too large, or the integration breaks down (an exception
+        or NaN/inf), with the errors per σ_min in the message.
+    """
+    from .problems import KLWProblem
+
+    if len(sigmas) < 2:
+        raise ValueError(f"need at least two values of σ_min, got {len(sigmas)}")
+    errors: list[float] = []
+    notes: list[str] = []
+    if not 1 <= rank < n:
+        raise ValueError(f"need 1 <= rank < n, got rank={rank}, n={n}")
+    eye = np.eye(n)
+    for s in sigmas:
+        top = np.geomspace(1.0, float(s), rank)
+        sv = np.concatenate([top, eps * 2.0 ** -np.arange(n - rank)])
+        P = KLWProblem(n, singular_values=sv, seed=seed)
+        Y0 = LowRank(eye[:, :rank].copy(), np.diag(top), eye[:, :rank].copy())
+        try:
+            with np.errstate(all="ignore"):  # overflow is the expected failure mode
+                Y = integrate(method_or_step, P, Y0, (0.0, t_end), h)
+            e = dense_error(Y, P.exact(t_end))
+            errors.append(e if math.isfinite(e) else math.inf)
+            notes.append(f"{e:.2e}")
+        except Exception as exc:  # a breakdown is a failure of robustness
+            errors.append(math.inf)
+            msg = str(exc).splitlines()[0] if str(exc) else ""
+            msg = msg if len(msg) <= 80 else msg[:79] + "…"
+            notes.append(f"broke down ({type(exc).__name__}: {msg})")
+    table = ", ".join(f"σ_min={s:.0e}: {v}" for s, v in zip(sigmas, notes, strict=True))
+    setup = f"KLW problem n={n}, r={rank}, ε={eps:g}, h={h:g}, T={t_end:g}"
+    lo, hi = min(errors), max(errors)
+    ratio = hi / lo if lo > 0 else math.inf
+    if not ratio <= max_ratio:
+        raise AssertionError(
+            f"{_name(method_or_step)} is not robust to small singular values: the error "
+            f"depends on σ_min, max/min = {ratio:.3g} > {max_ratio:g} ({setup}; errors {table})"
+        )
+    if max_error is not None and not hi <= max_error:
+        raise AssertionError(
+            f"{_name(method_or_step)}: error {hi:.3e} > max_error {max_error:g} on the "
+            f"{setup} (errors {table}); does the step move the solution at all?"
+        )
+    return errors
+
+
+def check_integrator_order(
+    method_or_step: Any,
+    expected: float,
+    *,
+    tol: float = 0.15,
+    hs: Sequence[float] = (0.1, 0.05, 0.025, 0.0125),
+    F: Any = None,
+    Y0: LowRank | None = None,
+    t_end: float = 0.5,
+    reference: Any = None,
+) -> tuple[float, list[float]]:
+    """Assert the empirical order of an integrator: :func:`check_order` on :func:`integrate`.
+
+    Without ``F`` the problem is the one of the library's own order tests: the KLW matrix of
+    size 24 with six singular values 2⁻¹ … 2⁻⁶, a full-rank perturbation ε = 1e-2 and
+    Y0 = its best rank-6 approximation, T = ``t_end``.  The error is measured against the
+    solution of the *projected* ODE dY/dt = P(Y)Ȧ(t) (computed with the Koch–Lubich factor
+    ODEs and RK4 at h = 5e-3, well conditioned here), so the low-rank modelling error
+    (about ε) cannot mask the order.
+
+    Parameters
+    ----------
+    method_or_step : Integrator, str or callable
+        See :func:`as_step`.
+    expected : float
+        Expected order; passes when ``|slope − expected| ≤ tol``.
+    tol : float
+    hs : sequence of float
+        At least four step sizes.
+    F, Y0, reference
+        Your own problem, initial value and dense reference at ``t_end`` (all three or none).
+    t_end : float
+
+    Returns
+    -------
+    (slope, errors)
+    """
+    if F is None:
+        if Y0 is not None or reference is not None:
+            raise ValueError("give F, Y0 and reference together, or none of them")
+        F, Y0, reference = _projected_klw(float(t_end))
+    elif Y0 is None or reference is None:
+        raise ValueError("with your own F, give Y0 and the dense reference solution too")
+    try:
+        return check_order(
+            lambda h: integrate(method_or_step, F, Y0, (0.0, t_end), h),
+            reference,
+            list(hs),
+            expected=expected,
+            tol=tol,
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{_name(method_or_step)}: {exc}") from None
+
+
+_PROJECTED_CACHE: dict[float, tuple[Any, LowRank, np.ndarray]] = {}
+
+
+def _projected_klw(T: float) -> tuple[Any, LowRank, np.ndarray]:
+    if T not in _PROJECTED_CACHE:
+        from .integrators import Direct
+        from .problems import KLWProblem
+
+        P = KLWProblem(24, singular_values=2.0 ** -np.arange(1, 7), eps=1e-2, seed=1)
+        Y0 = P.initial(6)
+        ref = integrate(Direct(), P, Y0, (0.0, T), 5e-3).to_dense()
+        _PROJECTED_CACHE[T] = (P, Y0, np.asarray(ref))
+    return _PROJECTED_CACHE[T]
+
+
+# =============================================================================================
+# Layers
+# =============================================================================================
+
+
+def check_layer_gradients(
+    layer: Any,
+    x: Any,
+    *,
+    rng: Any = 0,
+    names: list[str] | None = None,
+    rtol: float = 1e-6,
+    slope: tuple[float, float] = (1.7, 2.3),
+    direction: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> dict[str, tuple[float, float]]:
+    """Assert that ``layer.backward`` returns the true gradients (finite-difference checks).
+
+    Wraps :func:`lowrank_ode.nn.gradcheck.layer_gradient_report`: with the scalar functional
+    J(y) = ⟨w, y⟩ + ½‖y‖² of the layer output y = ``layer.forward(x)``, the gradient of the
+    input (the value ``backward`` returns) and of every parameter in ``layer.grads()`` is
+    checked along two random directions by
+
+    * the central difference: relative error against ⟨g, d⟩ below ``rtol``;
+    * the Taylor remainder ``|J(θ + εd) − J(θ) − ε⟨g, d⟩|``, whose fitted slope in ε must lie in
+      ``slope`` — it is 2 for the right gradient and 1 for a wrong one.
+
+    The layer needs the interface of :class:`lowrank_ode.nn.Layer`: ``forward(x)``,
+    ``backward(dy) -> dx``, ``params()``, ``grads()`` and ``set_params(dict)``.  For a
+    factorized layer, ``grads()`` holds what it exposes (``"S"`` and ``"b"`` for
+    :class:`~lowrank_ode.nn.LowRankDense`).
+
+    Parameters
+    ----------
+    layer : Layer
+        In float64.
+    x : array
+        Input (float64; keep piecewise-linear layers away from their kinks).
+    rng : numpy.random.Generator or int
+        Random directions and the weight ``w`` of J.
+    names : list of str, optional
+        Parameters to check (default: every key of ``layer.grads()``).
+    rtol : float
+        Bound on the directional-derivative error.
+    slope : (float, float)
+        Open interval for the Taylor slope.
+    direction : callable, optional
+        ``direction(a)`` → perturbation direction shaped like ``a``.
+
+    Returns
+    -------
+    dict
+        ``{"x" | parameter name: (relative error, Taylor slope)}``.
+
+    Raises
+    ------
+    AssertionError
+        Listing every gradient that fails, with both measurements.
+    """
+    from .nn.gradcheck import layer_gradient_report
+
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    x = np.asarray(x)
+    if x.dtype != np.float64:
+        raise ValueError(f"gradient checks need float64 input, got {x.dtype}")
+    report = layer_gradient_report(layer, x, gen, names=names, direction=direction)
+    bad = []
+    for key, (err, s) in report.items():
+        if not (err < rtol and slope[0] < s < slope[1]):
+            what = (
+                "input gradient (the value of backward)" if key == "x" else f"gradient of {key!r}"
+            )
+            bad.append(
+                f"{what}: directional-derivative rel. error {err:.2e} (must be < {rtol:g}), "
+                f"Taylor slope {s:.2f} (must be in ({slope[0]:g}, {slope[1]:g}); "
+                "2 means right, 1 means wrong)"
+            )
+    if bad:
+        raise AssertionError(
+            f"{type(layer).__name__}: wrong gradients for x of shape {x.shape}:\n  "
+            + "\n  ".join(bad)
+        )
+    return report

@@ -9,14 +9,14 @@ write_idx(path, array, gzip=True)
     Write an array as an IDX file, atomically.
 IDXFormatError
     ``ValueError`` subclass raised for malformed IDX/gzip/MNIST files.
-load_mnist(data_dir=None, *, subset=None, download=True, dtype=float64, flat=True)
+``load_mnist(data_dir=None, *, subset=None, download=True, dtype=float64, flat=True)``
     Full MNIST from ``data_dir``, ``$LOWRANK_ODE_DATA`` or the pooch cache
     (downloading with pooch if allowed), as ``(x_train, y_train, x_test,
     y_test)`` with images in [0, 1] and int64 labels; ``subset="builtin"``
     gives the bundled subset.
-load_builtin_mnist(*, dtype=float64, flat=True)
+``load_builtin_mnist(*, dtype=float64, flat=True)``
     The bundled, class-balanced subset (5000 train / 1000 test images).
-load_mnist_raw(data_dir=None, *, download=True)
+``load_mnist_raw(data_dir=None, *, download=True)``
     Full MNIST as validated uint8 arrays.
 MNISTNotFoundError
     ``FileNotFoundError`` subclass raised when MNIST is absent and cannot be

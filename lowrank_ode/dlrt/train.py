@@ -81,7 +81,7 @@ class TrainConfig:
     atol, min_rank, max_rank
         Further truncation options of the adaptive methods.
     decay : float or None
-        Prescribe initial singular values |N(0,1)|·decay^(−k) (robustness study).
+        Prescribe initial singular values ``|N(0,1)|·decay^(−k)`` (robustness study).
     init_core : {"svd", "random"}
         Initial core of the factorized layers: ``"svd"`` — the diagonal of the truncated SVD
         of a He initialization (a flat spectrum); ``"random"`` — a Gaussian r × r core with the

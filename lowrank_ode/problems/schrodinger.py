@@ -49,7 +49,7 @@ class SchrodingerProblem(MatrixODE):
         self.shape = (self.N, self.N)
         self.periodic = variant == "cekl2024"
         self.a = 1.0 if variant == "ckl2022" else -1.0
-        j = np.arange(-N // 2, N - N // 2)
+        j = np.arange(-(N // 2), N - N // 2)
         x = 2 * np.pi * j / N
         self.xp = xp if xp is not None else array_namespace(np.zeros(1))
         self.v = self.xp.asarray(1.0 - np.cos(x))
