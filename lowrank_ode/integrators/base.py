@@ -125,28 +125,45 @@ class Integrator:
         return list(X1[:nK]), list(X1[nK:])
 
     def l_step(
-        self, F: Problem, t: float, Y: list[Any], h: float, G0: Evaluation | None
-    ) -> list[Any]:
-        """L-step  L' = F(t, U₀ Lᴴ)ᴴ U₀,  L(t) = V₀S₀ᴴ  (U₀ fixed), for every low-rank block."""
-        idx = lowrank_indices(Y)
+        self,
+        F: Problem,
+        t: float,
+        Y: list[Any],
+        h: float,
+        G0: Evaluation | None,
+        with_free: bool = False,
+    ) -> list[Any] | tuple[list[Any], list[Any]]:
+        """L-step  L' = F(t, U₀ Lᴴ)ᴴ U₀,  L(t) = V₀S₀ᴴ  (U₀ fixed), for every low-rank block.
+
+        With ``with_free`` the dense blocks evolve with it and ``(L₁, θ₁)`` is returned;
+        otherwise the list ``L₁``.
+        """
+        idx, fidx = lowrank_indices(Y), (free_indices(Y) if with_free else [])
         U0 = [Y[i].U for i in idx]
+        nL = len(idx)
 
         def point(X: tuple) -> list[Any]:
             pts = list(Y)
             for j, i in enumerate(idx):
                 pts[i] = LowRank(U0[j], eye_like(X[j].shape[1], X[j], xp=_xp(X[j])), X[j])
+            for j, i in enumerate(fidx):
+                pts[i] = X[nL + j]
             return pts
 
         def contract(G: Evaluation) -> tuple:
-            return tuple(G.left(i, U0[j]) for j, i in enumerate(idx))
+            return tuple(G.left(i, U0[j]) for j, i in enumerate(idx)) + tuple(
+                G.full(i) for i in fidx
+            )
 
         def f(s: float, X: tuple) -> tuple:
             return contract(F.at(s, point(X)))
 
-        X0 = tuple(Y[i].V @ ct(Y[i].S, xp=_xp(Y[i].S)) for i in idx)
-        basis = tuple((None, U) for U in U0)
+        X0 = tuple(Y[i].V @ ct(Y[i].S, xp=_xp(Y[i].S)) for i in idx) + tuple(Y[i] for i in fidx)
+        basis = tuple((None, U) for U in U0) + ((None, None),) * len(fidx)
         f0 = None if G0 is None else contract(G0)
         X1 = self.substep(f, t, X0, h, f0=f0, key="L", basis=basis)
+        if with_free:
+            return list(X1[:nL]), list(X1[nL:])
         return list(X1)
 
     def galerkin_step(

@@ -29,13 +29,21 @@ class KSL(Integrator):
     supports_free_blocks = True
 
     def sweep(self, F: Problem, t: float, Y: list[Any], h: float, order: str = "KSL") -> list[Any]:
-        """One K–S–L (``order="KSL"``) or L–S–K (the adjoint, ``order="LSK"``) sweep over ``h``."""
-        idx = lowrank_indices(Y)
-        if order == "LSK":  # the same sweep on the transposed problem: swap the roles of U and V
-            return _transpose_blocks(self.sweep(_Transposed(F), t, _transpose_blocks(Y), h))
-        K1, free = self.k_step(F, t, Y, h, None, with_free=True)
+        """One K–S–L sweep (``order="KSL"``) or its adjoint L–S–K (``order="LSK"``) over ``h``.
+
+        Dense blocks move with the K sub-step: first in K–S–L, last in L–S–K, so that the
+        L–S–K sweep is the exact adjoint and Strang stays symmetric (second order).
+        """
+        if order == "LSK":  # the K–S–L sweep of the transposed problem, dense blocks moving last
+            Yt = self._sweep(_Transposed(F), t, _transpose_blocks(Y), h, free_last=True)
+            return _transpose_blocks(Yt)
+        return self._sweep(F, t, Y, h, free_last=False)
+
+    def _sweep(self, F: Problem, t: float, Y: list[Any], h: float, free_last: bool) -> list[Any]:
+        idx, fidx = lowrank_indices(Y), free_indices(Y)
+        K1, free = self.k_step(F, t, Y, h, None, with_free=not free_last)
         Y = list(Y)
-        for j, i in enumerate(free_indices(Y)):
+        for j, i in enumerate(fidx if not free_last else []):
             Y[i] = free[j]
         U1, Sh = [], []
         for K in K1:
@@ -47,7 +55,12 @@ class KSL(Integrator):
         Ymid = list(Y)
         for j, i in enumerate(idx):
             Ymid[i] = LowRank(U1[j], St[j], V0[j])
-        L1 = self.l_step(F, t, Ymid, h, None)
+        if free_last:
+            L1, free = self.l_step(F, t, Ymid, h, None, with_free=True)
+            for j, i in enumerate(fidx):
+                Ymid[i] = free[j]
+        else:
+            L1 = self.l_step(F, t, Ymid, h, None)
         for j, i in enumerate(idx):
             Q, R = qr_pos(L1[j], xp=array_namespace(L1[j]))
             Ymid[i] = LowRank(U1[j], ct(R, xp=array_namespace(R)), Q)
