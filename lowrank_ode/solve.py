@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,15 +75,38 @@ def make_integrator(
 ) -> Integrator:
     """Build the integrator named ``method`` with its sub-step solver and truncation rule."""
     if isinstance(method, Integrator):
+        given = {
+            k: v
+            for k, v in (
+                ("substep", substep if substep != "rk4" else None),
+                ("rtol", rtol),
+                ("atol", atol),
+                ("max_rank", max_rank),
+                ("min_rank", min_rank if min_rank != 1 else None),
+                ("norm", norm if norm != "fro" else None),
+            )
+            if v is not None
+        }
+        if given:
+            raise ValueError(
+                f"method is an Integrator instance; configure it directly instead of passing "
+                f"{sorted(given)} to solve (got {given})"
+            )
         return method
     if not isinstance(method, str) or method.lower() not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
     cls = METHODS[method.lower()]
     trunc = None
-    if rtol is not None or atol is not None or max_rank is not None:
+    if (
+        rtol is not None
+        or atol is not None
+        or max_rank is not None
+        or min_rank != 1
+        or (norm != "fro")
+    ):
         if not cls.rank_adaptive and cls.name != "full":
             raise ValueError(
-                f"method {method!r} has fixed rank: rtol/atol/max_rank apply to "
+                f"method {method!r} has fixed rank: rtol/atol/max_rank/min_rank/norm apply to "
                 f"{sorted(k for k, c in METHODS.items() if c.rank_adaptive)}"
             )
         trunc = Truncation(rtol=rtol, atol=atol, min_rank=min_rank, max_rank=max_rank, norm=norm)
@@ -180,6 +204,11 @@ def solve(
             f"substep='exact' needs an affine autonomous problem (F.linear = True); "
             f"{type(Fp.F).__name__} has linear = False"
         )
+    if isinstance(integ.substep, Exact) and not integ.affine_substeps:
+        raise ValueError(
+            f"substep='exact' cannot be used with method {integ.name!r}: its sub-problem is "
+            "nonlinear even for a linear F"
+        )
     blocks = _check_point(Y0, getattr(Fp.F, "shape", None))
     if free := [i for i, b in enumerate(blocks) if not isinstance(b, LowRank)]:
         if not integ.supports_free_blocks:
@@ -192,7 +221,7 @@ def solve(
         raise ValueError(f"t_span must satisfy t0 < tf (finite), got {t_span!r}")
     if (
         isinstance(h, bool)
-        or not isinstance(h, (int, float, np.floating))
+        or not isinstance(h, numbers.Real)
         or not (math.isfinite(h) and h > 0)
     ):
         raise ValueError(f"h must be a finite number > 0, got {h!r}")

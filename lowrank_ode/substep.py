@@ -84,7 +84,7 @@ class RK4(SubstepSolver):
     name = "rk4"
 
     def __init__(self, n_steps: int = 1) -> None:
-        if not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
+        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
             raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
         self.n_steps = int(n_steps)
 
@@ -120,6 +120,10 @@ class Exact(SubstepSolver):
     name = "exact"
 
     def __init__(self, max_size: int = 3000) -> None:
+        if isinstance(max_size, bool) or not isinstance(max_size, (int, np.integer)):
+            raise ValueError(f"max_size must be a positive integer, got {max_size!r}")
+        if max_size < 1:
+            raise ValueError(f"max_size must be a positive integer, got {max_size!r}")
         self.max_size = int(max_size)
 
     def __call__(self, f, t0, X0, h, f0=None, key=None, basis=None):  # noqa: D102
@@ -135,7 +139,6 @@ class Exact(SubstepSolver):
                 "use RK4(n_steps=...) for large problems"
             )
         x0 = np.concatenate([to_numpy(x).ravel() for x in X0])
-        cplx = np.iscomplexobj(x0)
 
         def unflat(v: np.ndarray) -> State:
             out, k = [], 0
@@ -146,21 +149,32 @@ class Exact(SubstepSolver):
                 k += z
             return tuple(out)
 
+        def unflat_as(v: np.ndarray) -> State:
+            out, k = [], 0
+            for sh, z in zip(shapes, sizes, strict=True):
+                out.append(xp.asarray(np.ascontiguousarray(v[k : k + z].reshape(sh))))
+                k += z
+            return tuple(out)
+
         def flat(X: State) -> np.ndarray:
             return np.concatenate([to_numpy(x).ravel() for x in X])
 
         c = flat(f(t0, unflat(np.zeros(d, dtype=x0.dtype))))
-        dtype = np.result_type(x0.dtype, c.dtype)
-        M = np.zeros((d + 1, d + 1), dtype=dtype)
+        cols = []
         for j in range(d):
             e = np.zeros(d, dtype=x0.dtype)
             e[j] = 1
-            M[:d, j] = flat(f(t0, unflat(e))) - c
+            cols.append(flat(f(t0, unflat(e))) - c)
+        # like RK4, a complex right-hand side makes a real state complex (never drop Im)
+        dtype = np.result_type(x0.dtype, c.dtype, *(col.dtype for col in cols))
+        M = np.zeros((d + 1, d + 1), dtype=dtype)
+        for j, col in enumerate(cols):
+            M[:d, j] = col
         M[:d, d] = c
         x1 = (expm(h * M) @ np.append(x0, 1))[:d]
-        if not cplx:
-            x1 = x1.real
-        return unflat(x1.astype(x0.dtype, copy=False))
+        if not np.iscomplexobj(M):
+            x1 = x1.real  # a real affine flow stays real
+        return unflat_as(x1.astype(np.result_type(x0.dtype, dtype), copy=False))
 
 
 _SOLVERS = {"euler": Euler, "rk4": RK4, "exact": Exact}

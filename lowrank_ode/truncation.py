@@ -94,6 +94,8 @@ class Truncation:
     def rank(self, sigma: Any) -> int:
         """The rank to keep for singular values ``sigma`` (descending, host or device array)."""
         s = np.asarray(_host(sigma), dtype=float)
+        if not np.all(np.isfinite(s)):
+            raise ValueError(f"singular values must be finite, got {s}")
         k = s.shape[0]
         theta = self.threshold(s)
         r = select_rank(s, theta, self.norm)

@@ -13,14 +13,14 @@ from .train import METHODS, TrainConfig, train
 __all__ = ["add_train_parser", "load_data"]
 
 
-def load_data(data: str | None, model: str) -> Any:
-    """"builtin" → bundled subset; a directory → its IDX files; None → LOWRANK_ODE_DATA."""
+def load_data(data: str | None, model: str, dtype: str = "float64") -> Any:
+    """ "builtin" → bundled subset; a directory → its IDX files; None → LOWRANK_ODE_DATA."""
     from ..data import load_builtin_mnist, load_mnist
 
     flat = model == "mlp"
     if data == "builtin":
-        return tuple(load_builtin_mnist(flat=flat))
-    return tuple(load_mnist(data or None, flat=flat))
+        return tuple(load_builtin_mnist(flat=flat, dtype=dtype))
+    return tuple(load_mnist(data or None, flat=flat, dtype=dtype))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -41,7 +41,7 @@ def _run(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         **({"widths": widths} if widths else {}),
     )
-    data = load_data(args.data, cfg.model)
+    data = load_data(args.data, cfg.model, cfg.dtype)
     progress = not args.quiet and sys.stderr.isatty()
     res = train(cfg, data, checkpoint=args.checkpoint, resume=args.resume, progress=progress)
     if args.json:
@@ -65,7 +65,13 @@ def add_train_parser(sub: Any) -> None:
     p = sub.add_parser("train", help="train an MNIST network with DLRT or a baseline")
     p.add_argument("--model", choices=["mlp", "lenet5"], default="mlp")
     p.add_argument("--method", choices=METHODS, default="dlrt-adaptive")
-    p.add_argument("--tau", type=float, default=0.11, help="relative truncation tolerance")
+    p.add_argument(
+        "--tau",
+        type=float,
+        default=None,
+        help="relative truncation tolerance (default 0.11 for dlrt-adaptive; with "
+        "dlrt-single-pass it makes the run rank adaptive; ignored by fixed-rank methods)",
+    )
     p.add_argument("--atol", type=float, default=None)
     p.add_argument("--rank", type=int, default=100, help="fixed rank / adaptive start rank")
     p.add_argument("--max-rank", type=int, default=None)

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .._array_api import array_namespace, ct
 from ..substep import SubstepSolver
 
@@ -74,7 +76,7 @@ class _Stateful(SubstepSolver):
         st = self.state.get(str(key))
         if st is None or len(st["basis"]) != len(X0):
             fresh = [[xp.zeros_like(x) for x in X0] for _ in range(self.n_buffers)]
-            self.state[str(key)] = {"basis": basis, "buffers": fresh, "count": 0}
+            self.state[str(key)] = {"basis": basis, "buffers": fresh, "count": [0] * len(X0)}
             return fresh
         bufs = []
         for b, sq in zip(st["buffers"], self.squared_buffers, strict=True):
@@ -83,21 +85,23 @@ class _Stateful(SubstepSolver):
                 try:
                     M = _transport(M, st["basis"][j], basis[j], sq)
                 except ValueError:
-                    M = xp.zeros_like(x)
-                moved.append(M if tuple(M.shape) == tuple(x.shape) else xp.zeros_like(x))
+                    M = None
+                if M is None or tuple(M.shape) != tuple(x.shape):
+                    M = xp.zeros_like(x)  # this entry starts afresh (and so does its counter)
+                    st["count"][j] = 0
+                moved.append(M)
             bufs.append(moved)
         st["basis"], st["buffers"] = basis, bufs
         return bufs
 
     def state_dict(self) -> dict[str, Any]:
         """Flat ``{name: array}`` of the whole state (buffers, bases, counters) for checkpoints."""
-        import numpy as np
 
         from .._array_api import to_numpy
 
         out: dict[str, Any] = {}
         for key, st in self.state.items():
-            out[f"{key}|count"] = np.asarray(st["count"])
+            out[f"{key}|count"] = np.asarray(st["count"], dtype=np.int64)
             out[f"{key}|n"] = np.asarray(len(st["basis"]))
             for j, (P, Q) in enumerate(st["basis"]):
                 if P is not None:
@@ -119,7 +123,8 @@ class _Stateful(SubstepSolver):
             n = int(d[name])
             basis = tuple((d.get(f"{key}|P|{j}"), d.get(f"{key}|Q|{j}")) for j in range(n))
             bufs = [[d[f"{key}|buf{k}|{j}"] for j in range(n)] for k in range(self.n_buffers)]
-            self.state[key] = {"basis": basis, "buffers": bufs, "count": int(d[f"{key}|count"])}
+            count = [int(c) for c in np.atleast_1d(d[f"{key}|count"])]
+            self.state[key] = {"basis": basis, "buffers": bufs, "count": count}
 
 
 class SGD(SubstepSolver):
@@ -155,7 +160,7 @@ class Momentum(_Stateful):
         (M,) = self._buffers(key, X0, basis)
         M = [self.beta * m + d for m, d in zip(M, g, strict=True)]
         st = self.state[str(key)]
-        st["buffers"], st["count"] = [M], st["count"] + 1
+        st["buffers"], st["count"] = [M], [c + 1 for c in st["count"]]
         return tuple(x + h * m for x, m in zip(X0, M, strict=True))
 
 
@@ -163,7 +168,8 @@ class Adam(_Stateful):
     """Adam (Kingma & Ba 2015) as a preconditioned Euler step on f = −∇ℒ.
 
     m ← β₁m + (1−β₁)f,  v ← β₂v + (1−β₂)|f|²,  X₁ = X₀ + h m̂ / (√v̂ + ε)
-    with bias corrections m̂ = m/(1−β₁ᵏ), v̂ = v/(1−β₂ᵏ), k counted per key.
+    with bias corrections m̂ = m/(1−β₁ᵏ), v̂ = v/(1−β₂ᵏ), k counted per key and entry (an
+    entry whose state is reset by a change of shape restarts at k = 1).
     """
 
     name = "adam"
@@ -184,14 +190,13 @@ class Adam(_Stateful):
         xp = array_namespace(*X0)
         M, V = self._buffers(key, X0, basis)
         st = self.state[str(key)]
-        k = st["count"] + 1
+        ks = [c + 1 for c in st["count"]]  # per entry: an entry that was reset restarts
         M = [self.beta1 * m + (1 - self.beta1) * d for m, d in zip(M, g, strict=True)]
         V = [self.beta2 * v + (1 - self.beta2) * xp.abs(d) ** 2 for v, d in zip(V, g, strict=True)]
-        st["buffers"], st["count"] = [M, V], k
-        c1, c2 = 1 - self.beta1**k, 1 - self.beta2**k
+        st["buffers"], st["count"] = [M, V], ks
         return tuple(
-            x + h * (m / c1) / (xp.sqrt(v / c2) + self.eps)
-            for x, m, v in zip(X0, M, V, strict=True)
+            x + h * (m / (1 - self.beta1**k)) / (xp.sqrt(v / (1 - self.beta2**k)) + self.eps)
+            for x, m, v, k in zip(X0, M, V, ks, strict=True)
         )
 
 

@@ -115,12 +115,21 @@ class TrainConfig:
             raise ValueError(f"model must be 'mlp' or 'lenet5', got {self.model!r}")
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        for name in ("epochs", "batch_size", "rank"):
+        for name in ("epochs", "finetune_epochs", "batch_size", "rank", "min_rank", "seed"):
             v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or v < (0 if name == "epochs" else 1):
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            low = 0 if name in ("epochs", "finetune_epochs", "seed") else 1
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+        if len(self.widths) < 2 or min(self.widths) < 1:
+            raise ValueError(f"widths must hold at least 2 positive sizes, got {self.widths!r}")
+        if isinstance(self.lr, bool) or not (
+            isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0
+        ):
             raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must satisfy 0 <= momentum < 1, got {self.momentum!r}")
+        if self.decay is not None and not self.decay > 0:
+            raise ValueError(f"decay must be > 0, got {self.decay!r}")
         if self.tau is not None and not (0 <= self.tau < 1):
             raise ValueError(f"tau must satisfy 0 <= tau < 1, got {self.tau!r}")
         if self.init_core not in ("svd", "random"):
@@ -204,6 +213,9 @@ class Trainer:
         self.epoch = 0
         self.dense_params = count_params(self.model, "dense")
         x_tr, y_tr, x_te, y_te = self.data
+        dt = np.dtype(cfg.dtype)
+        if x_tr.dtype != dt or x_te.dtype != dt:  # the network computes in cfg.dtype
+            self.data = (x_tr.astype(dt), y_tr, x_te.astype(dt), y_te)
         if x_tr.shape[0] != y_tr.shape[0] or x_te.shape[0] != y_te.shape[0]:
             raise ValueError(
                 f"images and labels differ in number: train {x_tr.shape[0]} vs {y_tr.shape[0]}, "

@@ -57,6 +57,7 @@ class Integrator:
     order: int = 1
     rank_adaptive: bool = False
     supports_free_blocks: bool = False
+    affine_substeps: bool = True  # sub-problems of an affine F are affine (Exact applies)
 
     def __init__(
         self, substep: str | SubstepSolver = "rk4", truncation: Truncation | None = None
@@ -64,6 +65,8 @@ class Integrator:
         self.substep = get_substep(substep)
         if truncation is not None and not isinstance(truncation, Truncation):
             raise TypeError(f"truncation must be a Truncation or None, got {truncation!r}")
+        if truncation is not None and not self.rank_adaptive and self.name != "full":
+            raise ValueError(f"method {self.name!r} has fixed rank: it takes no truncation")
         self.truncation = truncation
 
     def __repr__(self) -> str:

@@ -22,6 +22,7 @@ class Direct(Integrator):
     """
 
     name = "direct"
+    affine_substeps = False  # the (U, S, V) system is nonlinear (S⁻¹, products of factors)
     order = 4  # the order of the default RK4 sub-step on smooth, well-conditioned problems
 
     def step_blocks(self, F: Problem, t: float, Y: list[Any], h: float) -> list[Any]:  # noqa: D102

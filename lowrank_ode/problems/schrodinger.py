@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .._array_api import array_namespace, ct
-from ..lowrank import LowRank
+from ..lowrank import LowRank, _check_rank
 from .base import MatrixODE
 from .stencil import tridiag_apply, tridiag_dense
 
@@ -94,8 +94,10 @@ class SchrodingerProblem(MatrixODE):
 
         With ``rank`` the factorization is cut to its leading ``rank`` columns.
         """
-        rng = np.random.default_rng(seed)
         N = self.N
+        if rank is not None:
+            _check_rank(rank, N)
+        rng = np.random.default_rng(seed)
         U, _ = np.linalg.qr(rng.random((N, N)))
         V, _ = np.linalg.qr(rng.random((N, N)))
         s = 10.0 ** -np.arange(1, N + 1, dtype=float)

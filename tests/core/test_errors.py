@@ -107,3 +107,44 @@ def test_exact_substep_needs_a_linear_problem():
     sol = lo.solve(lo.problems.FunctionODE(lambda t, Y: -Y, linear=True), Y0, (0, 1), 0.5,
                    method="ksl", substep="exact")
     assert np.allclose(sol.y[-1].to_dense(), np.exp(-1) * Y0.to_dense(), atol=1e-12)
+
+
+def test_exact_substep_keeps_the_imaginary_part():
+    """A real initial value under a complex (Schrödinger) flow becomes complex, as with RK4."""
+    from lowrank_ode.problems import SchrodingerProblem
+
+    P = SchrodingerProblem(8)
+    Y0 = lo.LowRank.random((8, 8), 2, 0)
+    a = lo.solve(P, Y0, (0, 0.1), 0.1, method="ksl", substep="exact").y[-1]
+    b = lo.solve(P, Y0, (0, 0.1), 0.1, method="ksl", substep=lo.RK4(20)).y[-1]
+    assert a.dtype == np.complex128
+    assert np.allclose(a.to_dense(), b.to_dense(), atol=1e-10)
+
+
+def test_options_that_would_be_ignored_are_rejected(setup):
+    P, Y0 = setup
+    from lowrank_ode.integrators import BUG, RankAdaptiveBUG
+
+    with pytest.raises(ValueError, match=r"Integrator instance; configure it directly .*rtol"):
+        lo.solve(P, Y0, (0, 1), 0.1, method=RankAdaptiveBUG(), rtol=0.1)
+    with pytest.raises(ValueError, match="fixed rank"):
+        lo.solve(P, Y0, (0, 1), 0.1, method="bug", min_rank=2)
+    with pytest.raises(ValueError, match="'bug' has fixed rank: it takes no truncation"):
+        BUG(truncation=lo.Truncation(rtol=0.1))
+    with pytest.raises(ValueError, match="cannot be used with method 'direct'"):
+        lo.solve(P, Y0, (0, 1), 0.1, method="direct", substep="exact")
+    sol = lo.solve(P, Y0, (0, 2), np.int64(1), method="bug")  # integer step sizes are fine
+    assert sol.n_steps == 2
+
+
+def test_more_bad_values():
+    from lowrank_ode.problems import SchrodingerProblem
+
+    with pytest.raises(ValueError, match="singular values must be finite"):
+        lo.Truncation(atol=0.1).rank(np.array([1.0, np.nan]))
+    with pytest.raises(ValueError, match=r"rank must satisfy 1 <= rank <= 6"):
+        SchrodingerProblem(6).initial(rank=0)
+    with pytest.raises(ValueError, match="n_steps must be a positive integer, got True"):
+        lo.RK4(True)
+    with pytest.raises(ValueError, match="max_size must be a positive integer, got -5"):
+        lo.Exact(max_size=-5)

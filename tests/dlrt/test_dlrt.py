@@ -279,3 +279,36 @@ def test_random_core_initialization():
         assert np.count_nonzero(mb.S - np.diag(np.diag(mb.S))) > 0
     with pytest.raises(ValueError, match="init_core must be"):
         tiny_cfg(init_core="zeros")
+
+
+def test_float32_training_stays_float32():
+    data = tiny_data()  # float64 arrays: the trainer casts them to cfg.dtype
+    tr = Trainer(tiny_cfg(method="dlrt-adaptive", dtype="float32"), data)
+    tr.run_epoch()
+    for k, v in tr.model.params().items():
+        assert v.dtype == np.float32, k
+
+
+@pytest.mark.parametrize(
+    "kw,match",
+    [({"finetune_epochs": -1}, "finetune_epochs must be an integer >= 0"),
+     ({"momentum": 2.0}, "momentum must satisfy"), ({"decay": -1.0}, "decay must be > 0"),
+     ({"min_rank": 0}, "min_rank must be an integer >= 1"), ({"widths": (20,)}, "widths"),
+     ({"lr": True}, "lr must be a finite number > 0")],
+)
+def test_more_bad_configs(kw, match):
+    with pytest.raises(ValueError, match=match):
+        tiny_cfg(**kw)
+
+
+def test_adam_entry_reset_restarts_its_bias_correction():
+    opt = Adam()
+    f0 = (np.ones((2, 2)), np.ones((3, 1)))
+    X = (np.zeros((2, 2)), np.zeros((3, 1)))
+    opt(None, 0, X, 0.1, f0=f0, key="S")
+    opt(None, 0, X, 0.1, f0=f0, key="S")
+    assert opt.state["S"]["count"] == [2, 2]
+    X2 = (np.zeros((2, 2)), np.zeros((4, 1)))  # second entry changed shape (rank change)
+    out = opt(None, 0, X2, 0.1, f0=(np.ones((2, 2)), np.ones((4, 1))), key="S")
+    assert opt.state["S"]["count"] == [3, 1]
+    assert np.allclose(out[1], 0.1, atol=1e-6)  # a first Adam step again: size lr
