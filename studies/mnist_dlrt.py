@@ -34,6 +34,11 @@ PUBLISHED = {  # the paper's runs are adaptive training followed by fine-tuning 
         "compression_eval": 61.55,
         "ranks": [81, 104, 111, 117],
     },
+    "mlp500_tau0.05_ft": {
+        "test_accuracy": 98.56,
+        "compression_eval": 61.55,
+        "ranks": [81, 104, 111, 117],
+    },
     "mlp500_tau0.11": _P11,
     "mlp500_tau0.11_ft": _P11,
     "mlp500_tau0.13_ft": _P13,
@@ -71,6 +76,9 @@ def configs(quick: bool, epochs: int | None = None) -> dict[str, TrainConfig]:
         ),
         "mlp500_tau0.13_ft": TrainConfig(
             **MLP, method="dlrt-adaptive", tau=0.13, rank=150, epochs=e, finetune_epochs=5
+        ),
+        "mlp500_tau0.05_ft": TrainConfig(
+            **MLP, method="dlrt-adaptive", tau=0.05, rank=150, epochs=e, finetune_epochs=5
         ),
         "mlp500_tau0.17_ft": TrainConfig(
             **MLP, method="dlrt-adaptive", tau=0.17, rank=150, epochs=e, finetune_epochs=5
