@@ -8,6 +8,7 @@ Core objects: :class:`LowRank` (Y = U S Vᴴ), :class:`Truncation`, the problems
 """
 
 from . import integrators, problems
+from ._array_api import qr_pos
 from .lowrank import LowRank, orthonormality_error
 from .manifold import tangent_project
 from .solve import Solution, solve
@@ -25,6 +26,7 @@ __all__ = [
     "Solution",
     "tangent_project",
     "orthonormality_error",
+    "qr_pos",
     "Euler",
     "RK4",
     "Exact",

@@ -64,18 +64,22 @@ def fro_norm(A: Any, *, xp: Any) -> float:
     return float(xp.sqrt(xp.sum(xp.abs(A) ** 2)))
 
 
-def qr_pos(A: Any, *, xp: Any) -> tuple[Any, Any]:
+def qr_pos(A: Any, *, xp: Any = None) -> tuple[Any, Any]:
     """Reduced QR ``A = Q R`` with ``diag(R)`` real and non-negative, so the factors are unique.
 
     Parameters
     ----------
-    A : array, shape (n, k), n >= k
+    A : array, shape (n, k)
+        ``Q`` has ``min(n, k)`` columns.
+    xp : namespace, optional
+        Array namespace (default: that of ``A``).
 
     Returns
     -------
     Q : array, shape (n, k), orthonormal columns
     R : array, shape (k, k), upper triangular with real non-negative diagonal
     """
+    xp = array_namespace(A) if xp is None else xp
     Q, R = xp.linalg.qr(A, mode="reduced")
     d = xp.linalg.diagonal(R)
     absd = xp.abs(d)
