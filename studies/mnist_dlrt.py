@@ -44,10 +44,17 @@ PUBLISHED = {  # the paper's runs are adaptive training followed by fine-tuning 
     "mlp500_tau0.13_ft": _P13,
     "mlp500_tau0.17": _P17,
     "mlp500_tau0.17_ft": _P17,
+    "mlp784_dense": {"test_accuracy": 98.53, "compression_eval": 0.0},
+    "mlp784_tau0.17_ft": {
+        "test_accuracy": 97.40,
+        "compression_eval": 94.28,
+        "ranks": [17, 23, 22, 23],
+    },
     "lenet5_tau0.11": {"test_accuracy": 98.21, "compression_eval": 81.7, "ranks": [10, 20, 48]},
     "lenet5_dense": {"test_accuracy": 98.82, "compression_eval": 0.0},
 }
 
+W784 = (784, 784, 784, 784, 784, 10)
 MLP = dict(model="mlp", optimizer="adam", lr=1e-3, batch_size=256)
 LENET = dict(model="lenet5", optimizer="sgd", lr=0.05, batch_size=128)
 
@@ -85,6 +92,25 @@ def configs(quick: bool, epochs: int | None = None) -> dict[str, TrainConfig]:
         ),
         "mlp500_tau0.21_ft": TrainConfig(
             **MLP, method="dlrt-adaptive", tau=0.21, rank=150, epochs=e, finetune_epochs=5
+        ),
+        "mlp784_dense": TrainConfig(**MLP, widths=W784, method="dense", epochs=e),
+        "mlp784_tau0.11_ft": TrainConfig(
+            **MLP,
+            widths=W784,
+            method="dlrt-adaptive",
+            tau=0.11,
+            rank=200,
+            epochs=e,
+            finetune_epochs=5,
+        ),
+        "mlp784_tau0.17_ft": TrainConfig(
+            **MLP,
+            widths=W784,
+            method="dlrt-adaptive",
+            tau=0.17,
+            rank=200,
+            epochs=e,
+            finetune_epochs=5,
         ),
         "lenet5_tau0.11": TrainConfig(
             **LENET, method="dlrt-adaptive", tau=0.11, rank=50, epochs=max(2, e // 2)
