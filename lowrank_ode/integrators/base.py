@@ -88,6 +88,52 @@ class Integrator:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ shared sub-steps
+    def _substep(
+        self,
+        F: Problem,
+        t: float,
+        Y: list[Any],
+        h: float,
+        G0: Evaluation | None,
+        *,
+        key: str,
+        with_free: bool,
+        factor: Any,
+        product: Any,
+        X0: list[Any],
+        basis: list[tuple[Any, Any]],
+    ) -> tuple[list[Any], list[Any]]:
+        """Integrate one sub-problem for every low-rank block (and the dense ones if asked).
+
+        ``factor(j, X_j)`` is the point (a :class:`LowRank`) of low-rank block ``j`` for state
+        ``X_j``; ``product(G, i, j)`` the thin product of evaluation ``G`` that drives it.
+        Returns ``(X₁ of the low-rank blocks, θ₁ of the dense blocks)``.
+        """
+        idx, fidx = lowrank_indices(Y), (free_indices(Y) if with_free else [])
+        n = len(idx)
+
+        def point(X: tuple) -> list[Any]:
+            pts = list(Y)
+            for j, i in enumerate(idx):
+                pts[i] = factor(j, X[j])
+            for j, i in enumerate(fidx):
+                pts[i] = X[n + j]
+            return pts
+
+        def contract(G: Evaluation) -> tuple:
+            return tuple(product(G, i, j) for j, i in enumerate(idx)) + tuple(
+                G.full(i) for i in fidx
+            )
+
+        def f(s: float, X: tuple) -> tuple:
+            return contract(F.at(s, point(X)))
+
+        X0t = tuple(X0) + tuple(Y[i] for i in fidx)
+        basis_t = tuple(basis) + ((None, None),) * len(fidx)
+        f0 = None if G0 is None else contract(G0)
+        X1 = self.substep(f, t, X0t, h, f0=f0, key=key, basis=basis_t)
+        return list(X1[:n]), list(X1[n:])
+
     def k_step(
         self,
         F: Problem,
@@ -101,31 +147,14 @@ class Integrator:
 
         With ``with_free`` the dense blocks evolve with it (θ' = F_θ); returns ``(K₁, θ₁)``.
         """
-        idx, fidx = lowrank_indices(Y), (free_indices(Y) if with_free else [])
-        V0 = [Y[i].V for i in idx]
-        nK = len(idx)
-
-        def point(X: tuple) -> list[Any]:
-            pts = list(Y)
-            for j, i in enumerate(idx):
-                pts[i] = LowRank(X[j], eye_like(X[j].shape[1], X[j], xp=_xp(X[j])), V0[j])
-            for j, i in enumerate(fidx):
-                pts[i] = X[nK + j]
-            return pts
-
-        def contract(G: Evaluation) -> tuple:
-            return tuple(G.right(i, V0[j]) for j, i in enumerate(idx)) + tuple(
-                G.full(i) for i in fidx
-            )
-
-        def f(s: float, X: tuple) -> tuple:
-            return contract(F.at(s, point(X)))
-
-        X0 = tuple(Y[i].U @ Y[i].S for i in idx) + tuple(Y[i] for i in fidx)
-        basis = tuple((None, V) for V in V0) + ((None, None),) * len(fidx)
-        f0 = None if G0 is None else contract(G0)
-        X1 = self.substep(f, t, X0, h, f0=f0, key="K", basis=basis)
-        return list(X1[:nK]), list(X1[nK:])
+        V0 = [Y[i].V for i in lowrank_indices(Y)]
+        return self._substep(
+            F, t, Y, h, G0, key="K", with_free=with_free,
+            factor=lambda j, K: LowRank(K, eye_like(K.shape[1], K, xp=_xp(K)), V0[j]),
+            product=lambda G, i, j: G.right(i, V0[j]),
+            X0=[Y[i].U @ Y[i].S for i in lowrank_indices(Y)],
+            basis=[(None, V) for V in V0],
+        )
 
     def l_step(
         self,
@@ -141,33 +170,16 @@ class Integrator:
         With ``with_free`` the dense blocks evolve with it and ``(L₁, θ₁)`` is returned;
         otherwise the list ``L₁``.
         """
-        idx, fidx = lowrank_indices(Y), (free_indices(Y) if with_free else [])
+        idx = lowrank_indices(Y)
         U0 = [Y[i].U for i in idx]
-        nL = len(idx)
-
-        def point(X: tuple) -> list[Any]:
-            pts = list(Y)
-            for j, i in enumerate(idx):
-                pts[i] = LowRank(U0[j], eye_like(X[j].shape[1], X[j], xp=_xp(X[j])), X[j])
-            for j, i in enumerate(fidx):
-                pts[i] = X[nL + j]
-            return pts
-
-        def contract(G: Evaluation) -> tuple:
-            return tuple(G.left(i, U0[j]) for j, i in enumerate(idx)) + tuple(
-                G.full(i) for i in fidx
-            )
-
-        def f(s: float, X: tuple) -> tuple:
-            return contract(F.at(s, point(X)))
-
-        X0 = tuple(Y[i].V @ ct(Y[i].S, xp=_xp(Y[i].S)) for i in idx) + tuple(Y[i] for i in fidx)
-        basis = tuple((None, U) for U in U0) + ((None, None),) * len(fidx)
-        f0 = None if G0 is None else contract(G0)
-        X1 = self.substep(f, t, X0, h, f0=f0, key="L", basis=basis)
-        if with_free:
-            return list(X1[:nL]), list(X1[nL:])
-        return list(X1)
+        L1, free = self._substep(
+            F, t, Y, h, G0, key="L", with_free=with_free,
+            factor=lambda j, L: LowRank(U0[j], eye_like(L.shape[1], L, xp=_xp(L)), L),
+            product=lambda G, i, j: G.left(i, U0[j]),
+            X0=[Y[i].V @ ct(Y[i].S, xp=_xp(Y[i].S)) for i in idx],
+            basis=[(None, U) for U in U0],
+        )
+        return (L1, free) if with_free else L1
 
     def galerkin_step(
         self,
@@ -187,30 +199,13 @@ class Integrator:
         Dense blocks evolve with it (θ' = F_θ) when ``with_free``.  ``h < 0`` integrates
         backward in time (the S-step of projector splitting).  Returns ``(S₁, θ₁)``.
         """
-        idx, fidx = lowrank_indices(Y), (free_indices(Y) if with_free else [])
-        nS = len(idx)
-
-        def point(X: tuple) -> list[Any]:
-            pts = list(Y)
-            for j, i in enumerate(idx):
-                pts[i] = LowRank(U[j], X[j], V[j])
-            for j, i in enumerate(fidx):
-                pts[i] = X[nS + j]
-            return pts
-
-        def contract(G: Evaluation) -> tuple:
-            return tuple(G.galerkin(i, U[j], V[j]) for j, i in enumerate(idx)) + tuple(
-                G.full(i) for i in fidx
-            )
-
-        def f(s: float, X: tuple) -> tuple:
-            return contract(F.at(s, point(X)))
-
-        X0 = tuple(S0) + tuple(Y[i] for i in fidx)
-        basis = tuple(zip(U, V, strict=True)) + ((None, None),) * len(fidx)
-        f0 = None if G0 is None else contract(G0)
-        X1 = self.substep(f, t, X0, h, f0=f0, key=key, basis=basis)
-        return list(X1[:nS]), list(X1[nS:])
+        return self._substep(
+            F, t, Y, h, G0, key=key, with_free=with_free,
+            factor=lambda j, S: LowRank(U[j], S, V[j]),
+            product=lambda G, i, j: G.galerkin(i, U[j], V[j]),
+            X0=list(S0),
+            basis=list(zip(U, V, strict=True)),
+        )
 
     # ------------------------------------------------------------------ helpers
     def truncate(self, Y: LowRank, rank: int) -> LowRank:
