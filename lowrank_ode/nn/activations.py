@@ -26,12 +26,12 @@ class ReLU(Layer):
         xp = aa.array_namespace(x)
         mask = x > 0
         self._cache = {"mask": mask}
-        return xp.where(mask, x, xp.zeros_like(x))
+        return xp.where(mask, x, 0.0)  # a Python scalar: no zeros array to allocate
 
     def backward(self, dy: Any) -> Any:
         """``dx = dy · [x > 0]``."""
         xp = aa.array_namespace(dy)
-        return xp.where(self._cache["mask"], dy, xp.zeros_like(dy))
+        return xp.where(self._cache["mask"], dy, 0.0)
 
 
 class LeakyReLU(Layer):
