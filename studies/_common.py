@@ -35,6 +35,7 @@ __all__ = [
     "markdown_table",
     "fmt",
     "Timer",
+    "study_main",
 ]
 
 
@@ -258,3 +259,16 @@ class Timer:
 
     def __exit__(self, *exc: Any) -> None:
         self.elapsed = time.perf_counter() - self.t0
+
+
+def study_main(module: Any, doc: str | None) -> None:
+    """``python -m studies.<name> [--quick] [--out DIR]``: run, print the table, plot."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=doc)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--out", default="studies/results")
+    a = p.parse_args()
+    res = module.run(a.quick, a.out)
+    print(module.table(res))
+    module.plot(res, a.out)

@@ -23,6 +23,8 @@ from typing import Any
 from lowrank_ode.dlrt import TrainConfig, train
 from lowrank_ode.dlrt.cli import load_data
 
+from ._common import savefig
+
 # Published numbers (Schotthöfer et al. 2022, Tables 1, 2 and Sec. 5; see ../shared/REFERENCE.md)
 _P11 = {"test_accuracy": 98.11, "compression_eval": 86.52, "ranks": [27, 40, 37, 38]}
 _P13 = {"test_accuracy": 97.50, "compression_eval": 89.22, "ranks": [20, 31, 32, 30]}
@@ -235,9 +237,7 @@ def plot(results: dict[str, Any], out: str | Path) -> None:
     ax.set_ylabel("test accuracy (%)")
     ax.legend()
     fig.tight_layout()
-    for ext in ("png", "pdf"):
-        fig.savefig(out / f"mnist_dlrt.{ext}", dpi=120)
-    plt.close(fig)
+    savefig(fig, Path(out), "mnist_dlrt")
 
 
 def main() -> None:

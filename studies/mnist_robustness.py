@@ -12,7 +12,7 @@ Run:  python -m studies.mnist_robustness [--quick]
 
 from __future__ import annotations
 
-import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import numpy as np
 
 from lowrank_ode.dlrt import TrainConfig
 
+from ._common import savefig, study_main
 from .mnist_dlrt import run_configs
 
 PUBLISHED = {  # LeNet-5, mean ± std over 10 runs (their Table 4)
@@ -126,16 +127,8 @@ def plot(results: dict[str, Any], out: str | Path) -> None:
     ax.set_ylabel("test accuracy (%)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    for ext in ("png", "pdf"):
-        fig.savefig(Path(out) / f"mnist_robustness.{ext}", dpi=120)
-    plt.close(fig)
+    savefig(fig, Path(out), "mnist_robustness")
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--out", default="studies/results")
-    a = p.parse_args()
-    res = run(a.quick, a.out)
-    print(table(res))
-    plot(res, a.out)
+    study_main(sys.modules[__name__], __doc__)

@@ -10,7 +10,7 @@ Run:  python -m studies.timing [--quick]
 
 from __future__ import annotations
 
-import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ import numpy as np
 
 from lowrank_ode.dlrt import TrainConfig, Trainer
 
-from ._common import Store, markdown_table
+from ._common import Store, markdown_table, savefig, study_main
 
 # Schotthöfer et al. 2022, Fig. 3 (5 × 5120, batch 500, a GPU): seconds
 PUBLISHED = {
@@ -146,16 +146,8 @@ def plot(res: dict, out: str | Path) -> None:
     ax.set_title(f"5 × {res['meta']['width']}, float32")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    for ext in ("png", "pdf"):
-        fig.savefig(Path(out) / f"timing.{ext}", dpi=120)
-    plt.close(fig)
+    savefig(fig, Path(out), "timing")
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--out", default="studies/results")
-    a = p.parse_args()
-    r = run(a.quick, a.out)
-    print(table(r))
-    plot(r, a.out)
+    study_main(sys.modules[__name__], __doc__)
