@@ -57,6 +57,8 @@ PUBLISHED = {  # the paper's runs are adaptive training followed by fine-tuning 
 }
 
 W784 = (784, 784, 784, 784, 784, 10)
+TAU_GRID = (0.11, 0.17, 0.05, 0.03, 0.07, 0.09, 0.13, 0.15)  # most important first
+TAU_GRID_784 = (0.09, 0.17, 0.05, 0.03, 0.13)
 MLP = dict(model="mlp", optimizer="adam", lr=1e-3, batch_size=256)
 LENET = dict(model="lenet5", optimizer="sgd", lr=0.05, batch_size=128)
 
@@ -114,6 +116,33 @@ def configs(quick: bool, epochs: int | None = None) -> dict[str, TrainConfig]:
             epochs=e,
             finetune_epochs=5,
         ),
+        # the τ grid with the official code's starting point (W₀ = A B Cᵀ, Gaussian factors,
+        # init_core="product"), start rank 100, 2e adaptive epochs + 5 fine-tuning
+        **{
+            f"mlp500_prod_tau{t}": TrainConfig(
+                **MLP,
+                method="dlrt-adaptive",
+                tau=t,
+                rank=100,
+                epochs=2 * e,
+                finetune_epochs=5,
+                init_core="product",
+            )
+            for t in TAU_GRID
+        },
+        **{
+            f"mlp784_prod_tau{t}": TrainConfig(
+                **MLP,
+                widths=W784,
+                method="dlrt-adaptive",
+                tau=t,
+                rank=100,
+                epochs=2 * e,
+                finetune_epochs=5,
+                init_core="product",
+            )
+            for t in TAU_GRID_784
+        },
         "lenet5_tau0.11": TrainConfig(
             **LENET, method="dlrt-adaptive", tau=0.11, rank=50, epochs=max(2, e // 2)
         ),

@@ -99,3 +99,17 @@ def test_demo_cli_quick(tmp_path):
     assert (tmp_path / "demo.png").stat().st_size > 0
     # robust methods sit near the best approximation; the direct factor ODE does not beat them
     assert max(res["bug"]["error"]) < 10 * res["best_approximation"]
+
+
+def test_train_cli_init_option(tmp_path):
+    """--init product reaches TrainConfig.init_core (stored in the JSON's config)."""
+    _tiny_mnist(tmp_path)
+    out = tmp_path / "res.json"
+    argv = ["train", "--data", str(tmp_path), "--widths", "784,32,10", "--rank", "8"]
+    argv += ["--epochs", "1", "--batch-size", "16", "--init", "product", "--quiet"]
+    assert main(argv + ["--json", str(out)]) == 0
+    cfg = json.loads(out.read_text())["config"]
+    assert cfg["init_core"] == "product"
+    assert cfg["method"] == "dlrt-adaptive" and cfg["tau"] == 0.11  # the documented default
+    with pytest.raises(SystemExit):
+        main(argv[:-3] + ["--init", "zeros"])

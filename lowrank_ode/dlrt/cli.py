@@ -25,10 +25,13 @@ def load_data(data: str | None, model: str, dtype: str = "float64") -> Any:
 
 def _run(args: argparse.Namespace) -> int:
     widths = tuple(int(w) for w in args.widths.split(",")) if args.widths else None
+    tau = args.tau
+    if tau is None and args.method == "dlrt-adaptive" and args.atol is None:
+        tau = 0.11  # the documented default of the rank-adaptive method
     cfg = TrainConfig(
         model=args.model,
         method=args.method,
-        tau=args.tau,
+        tau=tau,
         rank=args.rank,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -39,6 +42,7 @@ def _run(args: argparse.Namespace) -> int:
         atol=args.atol,
         max_rank=args.max_rank,
         dtype=args.dtype,
+        init_core=args.init,
         **({"widths": widths} if widths else {}),
     )
     data = load_data(args.data, cfg.model, cfg.dtype)
@@ -83,6 +87,13 @@ def add_train_parser(sub: Any) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    p.add_argument(
+        "--init",
+        choices=["svd", "random", "product"],
+        default="svd",
+        help="initial factors: truncated SVD of a He matrix (svd), the same bases with a "
+        "Gaussian core (random), or the official DLRT code's Gaussian product A B Cᵀ (product)",
+    )
     p.add_argument(
         "--data",
         default="builtin",

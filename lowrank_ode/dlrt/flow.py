@@ -116,7 +116,7 @@ class NetworkFlow(Problem):
             raise RuntimeError("call set_batch(x, y) before evaluating the flow")
         out = self.model.forward(self.x)
         loss = float(self.loss.forward(out, self.y))
-        self.model.backward(self.loss.backward())
+        self.model.backward(self.loss.backward(), input_grad=False)  # no dℒ/dx needed
         acc = _accuracy(out, self.y)
         self.evaluations.append((loss, acc))
         return loss, acc

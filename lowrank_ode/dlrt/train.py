@@ -82,11 +82,17 @@ class TrainConfig:
         Further truncation options of the adaptive methods.
     decay : float or None
         Prescribe initial singular values ``|N(0,1)|·decay^(−k)`` (robustness study).
-    init_core : {"svd", "random"}
-        Initial core of the factorized layers: ``"svd"`` — the diagonal of the truncated SVD
-        of a He initialization (a flat spectrum); ``"random"`` — a Gaussian r × r core with the
-        same Frobenius norm (quarter-circle spectrum reaching down to 0, so the relative
-        truncation sheds the directions that training does not use).
+    init_core : {"svd", "random", "product"}
+        Initial point of the factorized layers: ``"svd"`` — the truncated SVD of a He
+        initialization (a flat spectrum); ``"random"`` — the same bases with a Gaussian r × r
+        core of the same Frobenius norm (quarter-circle spectrum reaching down to 0);
+        ``"product"`` — W₀ = A B Cᵀ with iid N(0, ``init_std``²) factors A (n×r), B (r×r),
+        C (m×r), the point the official DLRT code starts from (Keras ``random_normal``), put on
+        the manifold by QR (A = Q_A R_A, C = Q_C R_C, S = R_A B R_Cᵀ).  A product of three
+        Gaussian matrices has a steeply decaying spectrum, so the relative truncation sheds
+        the directions that training does not use.
+    init_std : float
+        Entry standard deviation of the ``"product"`` factors (Keras' default 0.05).
     dtype : {"float64", "float32"}
     """
 
@@ -107,6 +113,7 @@ class TrainConfig:
     max_rank: int | None = None
     decay: float | None = None
     init_core: str = "svd"
+    init_std: float = 0.05
     dtype: str = "float64"
 
     def __post_init__(self) -> None:
@@ -132,8 +139,12 @@ class TrainConfig:
             raise ValueError(f"decay must be > 0, got {self.decay!r}")
         if self.tau is not None and not (0 <= self.tau < 1):
             raise ValueError(f"tau must satisfy 0 <= tau < 1, got {self.tau!r}")
-        if self.init_core not in ("svd", "random"):
-            raise ValueError(f"init_core must be 'svd' or 'random', got {self.init_core!r}")
+        if self.init_core not in ("svd", "random", "product"):
+            raise ValueError(
+                f"init_core must be 'svd', 'random' or 'product', got {self.init_core!r}"
+            )
+        if not (isinstance(self.init_std, (int, float)) and 0 < self.init_std < math.inf):
+            raise ValueError(f"init_std must be a finite number > 0, got {self.init_std!r}")
         if self.dtype not in ("float64", "float32"):
             raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
         if self.method == "dlrt-adaptive" and self.tau is None and self.atol is None:
@@ -159,6 +170,14 @@ def build_model(cfg: TrainConfig) -> Any:
             G = core_rng.standard_normal(m.S.shape)
             S = G * (np.linalg.norm(m.S) / np.linalg.norm(G))
             m.set_factors(m.U, S.astype(dtype), m.V)
+    elif cfg.init_core == "product":
+        core_rng = np.random.default_rng([cfg.seed, 4])
+        for m in model.low_rank_layers():
+            (n, r), k = m.U.shape, m.V.shape[0]
+            A, B, C = (cfg.init_std * core_rng.standard_normal(s) for s in ((n, r), (r, r), (k, r)))
+            QA, RA = np.linalg.qr(A)
+            QC, RC = np.linalg.qr(C)
+            m.set_factors(QA.astype(dtype), (RA @ B @ RC.T).astype(dtype), QC.astype(dtype))
     return model
 
 

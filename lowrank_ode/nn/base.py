@@ -42,6 +42,8 @@ class Layer:
     """
 
     _param_names: tuple[str, ...] = ()
+    #: ``backward(dy, input_grad=False)`` fills the parameter gradients and skips ``dx``
+    skips_input_grad: bool = False
 
     def __init__(self) -> None:
         self._cache: dict[str, Any] = {}
@@ -118,9 +120,17 @@ class Sequential(Layer):
             x = layer.forward(x)
         return x
 
-    def backward(self, dy: Any) -> Any:
-        """Back-propagate ``dy`` (gradient w.r.t. the output) through all layers; return ``dx``."""
+    def backward(self, dy: Any, input_grad: bool = True) -> Any:
+        """Back-propagate ``dy`` (gradient w.r.t. the output) through all layers; return ``dx``.
+
+        With ``input_grad=False`` a first weight layer fills its parameter gradients but skips
+        ``dx`` (nobody needs the gradient w.r.t. the data), and ``None`` is returned.
+        """
+        first = self.layers[0] if self.layers else None
         for layer in reversed(self.layers):
+            if layer is first and not input_grad and getattr(layer, "skips_input_grad", False):
+                layer.backward(dy, input_grad=False)
+                return None
             dy = layer.backward(dy)
         return dy
 

@@ -276,12 +276,16 @@ class Conv2d(Layer):
         Y = _ops.matmul(X, self.W_mat.T) + self.b
         return rows_to_nchw(Y, int(x.shape[0]), ho, wo, xp=xp)
 
-    def backward(self, dy: Any) -> Any:
+    skips_input_grad = True
+
+    def backward(self, dy: Any, input_grad: bool = True) -> Any:
         """Fill ``grads()`` (``W`` as a 4-D kernel gradient, ``b``) and return ``dx``.
 
         Parameters
         ----------
         dy : array, shape (N, c_out, Ho, Wo)
+        input_grad : bool
+            False: skip ``dx`` and return None.
 
         Returns
         -------
@@ -293,6 +297,8 @@ class Conv2d(Layer):
         D = nchw_to_rows(dy, xp=xp)
         gW = _ops.matmul(D.T, X)
         self._grads = {"W": xp.reshape(gW, shape_of(self.W)), "b": xp.sum(D, axis=0)}
+        if not input_grad:
+            return None
         dXt = _ops.matmul(self.W_mat.T, D.T)  # (dX)ᵀ, contiguous for col2im_t
         return col2im_t(dXt, x_shape, self.kernel_size, self.stride, self.padding)
 

@@ -71,12 +71,16 @@ class Dense(Layer):
         self._cache = {"x": x}
         return _ops.matmul(x, self.W.T) + self.b
 
-    def backward(self, dy: Any) -> Any:
+    skips_input_grad = True
+
+    def backward(self, dy: Any, input_grad: bool = True) -> Any:
         """Fill ``grads() = {"W": dyᵀ x, "b": Σ_batch dy}`` and return ``dx = dy W``.
 
         Parameters
         ----------
         dy : array, shape (batch, n_out)
+        input_grad : bool
+            False: skip ``dx`` and return None.
 
         Returns
         -------
@@ -90,7 +94,7 @@ class Dense(Layer):
                 f"got {shape_of(dy)}"
             )
         self._grads = {"W": _ops.matmul(dy.T, x), "b": xp.sum(dy, axis=0)}
-        return _ops.matmul(dy, self.W)
+        return _ops.matmul(dy, self.W) if input_grad else None
 
     def __repr__(self) -> str:
         return f"Dense({self.n_in}, {self.n_out})"

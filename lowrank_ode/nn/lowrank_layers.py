@@ -57,6 +57,8 @@ class LowRankLayer(Layer):
     n_in: int
     n_out: int
 
+    skips_input_grad = True
+
     def _init_factors(
         self,
         rank: int,
@@ -154,15 +156,18 @@ class LowRankLayer(Layer):
         self._grads = {}
         return _ops.matmul(_ops.matmul(XV, self.S.T), self.U.T) + self.b
 
-    def _backward_rows(self, D: Any, transposed: bool = False) -> Any:
+    def _backward_rows(self, D: Any, transposed: bool = False, input_grad: bool = True) -> Any:
         """Keep ``δ = D``, fill the gradients, return ``dX = ((δ U) S) Vᵀ`` (or ``dXᵀ``)."""
         xp = aa.array_namespace(D)
         self._delta = D
-        DU = _ops.matmul(D, self.U)  # rows × r
+        DU = _ops.matmul(D, self.U)  # rows × r, kept for grad_left / grad_galerkin at U
+        self._cache["DU"] = DU
         self._grads = {
             "S": _ops.matmul(DU.T, self._cache["XV"]),  # Uᵀ G V = (δU)ᵀ (XV)
             "b": xp.sum(D, axis=0),
         }
+        if not input_grad:
+            return None
         if transposed:  # dXᵀ = V (Sᵀ (δU)ᵀ), contiguous (n_in, rows) for col2im_t
             return _ops.matmul(self.V, _ops.matmul(self.S.T, DU.T))
         return _ops.matmul(_ops.matmul(DU, self.S), self.V.T)
@@ -210,7 +215,8 @@ class LowRankLayer(Layer):
         """
         self._check_basis(U, self.n_out, "U", "grad_left")
         X, D = self._thin()
-        return _ops.matmul(X.T, _ops.matmul(D, U))
+        DU = self._cache["DU"] if U is self.U else _ops.matmul(D, U)
+        return _ops.matmul(X.T, DU)
 
     def grad_galerkin(self, U: Any, V: Any) -> Any:
         """``Uᵀ G V = (δ U)ᵀ (X V)``: ``∂loss/∂S`` for ``W = U S Vᵀ``.
@@ -228,7 +234,8 @@ class LowRankLayer(Layer):
         self._check_basis(V, self.n_in, "V", "grad_galerkin")
         X, D = self._thin()
         XV = self._cache["XV"] if V is self.V else _ops.matmul(X, V)
-        return _ops.matmul(_ops.matmul(D, U).T, XV)
+        DU = self._cache["DU"] if U is self.U else _ops.matmul(D, U)
+        return _ops.matmul(DU.T, XV)
 
     def grad_dense(self) -> Any:
         """``G = δᵀ X`` formed explicitly, shape ``(n_out, n_in)`` (tests / dense baselines)."""
@@ -324,12 +331,14 @@ class LowRankDense(LowRankLayer):
         check_2d_input(x, self.n_in, "LowRankDense")
         return self._forward_rows(x)
 
-    def backward(self, dy: Any) -> Any:
+    def backward(self, dy: Any, input_grad: bool = True) -> Any:
         """Keep ``δ = dy``, fill ``grads()`` (``S``, ``b``) and return ``dx = ((δ U) S) Vᵀ``.
 
         Parameters
         ----------
         dy : array, shape (batch, n_out)
+        input_grad : bool
+            False: skip ``dx`` and return None.
 
         Returns
         -------
@@ -338,7 +347,7 @@ class LowRankDense(LowRankLayer):
         if "X" not in self._cache:
             raise RuntimeError("LowRankDense.backward called before forward")
         _check_dy(dy, (int(self._cache["X"].shape[0]), self.n_out), "LowRankDense")
-        return self._backward_rows(dy)
+        return self._backward_rows(dy, input_grad=input_grad)
 
     def to_dense(self) -> Dense:
         """A :class:`~lowrank_ode.nn.layers.Dense` layer with ``W = U S Vᵀ`` and the same bias."""
@@ -412,12 +421,14 @@ class LowRankConv2d(LowRankLayer):
         self._cache["out"] = (ho, wo)
         return rows_to_nchw(Y, int(x.shape[0]), ho, wo, xp=xp)
 
-    def backward(self, dy: Any) -> Any:
+    def backward(self, dy: Any, input_grad: bool = True) -> Any:
         """Keep ``δ`` (the rows of ``dy``), fill ``grads()`` and return ``dx``.
 
         Parameters
         ----------
         dy : array, shape (N, c_out, Ho, Wo)
+        input_grad : bool
+            False: skip ``dx`` and return None.
 
         Returns
         -------
@@ -428,7 +439,9 @@ class LowRankConv2d(LowRankLayer):
             raise RuntimeError("LowRankConv2d.backward called before forward")
         x_shape, (ho, wo) = self._cache["x_shape"], self._cache["out"]
         _check_dy(dy, (x_shape[0], self.c_out, ho, wo), "LowRankConv2d")
-        dXt = self._backward_rows(nchw_to_rows(dy, xp=xp), transposed=True)
+        dXt = self._backward_rows(nchw_to_rows(dy, xp=xp), transposed=True, input_grad=input_grad)
+        if not input_grad:
+            return None
         return col2im_t(dXt, x_shape, self.kernel_size, self.stride, self.padding)
 
     def to_dense(self) -> Conv2d:

@@ -312,3 +312,26 @@ def test_adam_entry_reset_restarts_its_bias_correction():
     out = opt(None, 0, X2, 0.1, f0=(np.ones((2, 2)), np.ones((4, 1))), key="S")
     assert opt.state["S"]["count"] == [3, 1]
     assert np.allclose(out[1], 0.1, atol=1e-6)  # a first Adam step again: size lr
+
+
+def test_product_initialization():
+    """init_core="product": the point U S Vᵀ is the official code's W₀ = A B Cᵀ, on the manifold."""
+    cfg = tiny_cfg(method="dlrt-adaptive", init_core="product", rank=8)
+    tr = Trainer(cfg, tiny_data())
+    rng = np.random.default_rng([cfg.seed, 4])
+    for m in tr.flow.lr_layers:
+        (n, r), k = m.U.shape, m.V.shape[0]
+        A, B, C = (cfg.init_std * rng.standard_normal(s) for s in ((n, r), (r, r), (k, r)))
+        assert np.allclose(m.U @ m.S @ m.V.T, A @ B @ C.T, atol=1e-14)
+        assert np.allclose(m.U.T @ m.U, np.eye(r), atol=1e-13)
+        assert np.allclose(m.V.T @ m.V, np.eye(r), atol=1e-13)
+    # a product of Gaussian matrices has a decaying spectrum: the truncation sheds more
+    # directions than from the flat SVD-of-He start
+    big = dict(widths=(60, 60, 60, 4), rank=30, method="dlrt-adaptive", tau=0.15)
+    flat = Trainer(tiny_cfg(**big), tiny_data(d=60))
+    prod = Trainer(tiny_cfg(**big, init_core="product"), tiny_data(d=60))
+    flat.run_epoch()
+    prod.run_epoch()
+    assert sum(prod.ranks()) < sum(flat.ranks())
+    with pytest.raises(ValueError, match="init_std"):
+        tiny_cfg(init_core="product", init_std=-1.0)

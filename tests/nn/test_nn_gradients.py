@@ -260,3 +260,29 @@ def test_sequential_gradient() -> None:
         err, slope = gradient_check(f, params[key], g, rng)
         assert err < RTOL, key
         assert SLOPE[0] < slope < SLOPE[1], key
+
+
+@pytest.mark.parametrize("kind", ["dense", "lowrank", "conv", "lowrank_conv"])
+def test_backward_without_input_gradient(kind: str) -> None:
+    """Sequential.backward(dy, input_grad=False): same parameter gradients, no dx."""
+    rng = np.random.default_rng(0)
+    if kind in ("dense", "lowrank"):
+        first = nn.Dense(7, 5, rng=1) if kind == "dense" else nn.LowRankDense(7, 5, 3, rng=1)
+        x = rng.standard_normal((4, 7))
+        model = nn.Sequential([first, nn.ReLU(), nn.Dense(5, 3, rng=2)])
+    else:
+        first = (
+            nn.Conv2d(2, 3, 3, rng=1) if kind == "conv" else nn.LowRankConv2d(2, 3, 3, 2, rng=1)
+        )
+        x = rng.standard_normal((2, 2, 6, 6))
+        model = nn.Sequential([first, nn.ReLU(), nn.Flatten(), nn.Dense(48, 3, rng=2)])
+    dy = rng.standard_normal((x.shape[0], 3))
+    model.forward(x)
+    dx = model.backward(dy)
+    g_full = model.grads()
+    model.forward(x)
+    assert model.backward(dy, input_grad=False) is None
+    g = model.grads()
+    assert dx.shape == x.shape and set(g) == set(g_full)
+    for k in g:
+        assert np.array_equal(g[k], g_full[k]), k
