@@ -52,7 +52,8 @@ class MaxPool2d(_Pool2d):
     """Max pooling over ``k×k`` windows; ``stride`` defaults to ``k``.
 
     The gradient of each window goes to its first maximal entry (row-major within the window).
-    Caches the window ``argmax`` (an integer array of the output's shape) and the input shape.
+    Caches the input and the output (references, no copies); the backward pass finds the
+    maxima again by comparison.
 
     Parameters
     ----------
@@ -70,11 +71,13 @@ class MaxPool2d(_Pool2d):
         -------
         y : array, shape (N, C, Ho, Wo), ``Ho = (H − kh) // sh + 1``
         """
-        xp = aa.array_namespace(x)
         wins, _, out = self._windows(x)
-        stacked = xp.stack(wins, axis=0)  # (kh*kw, N, C, Ho, Wo)
-        self._cache = {"argmax": xp.argmax(stacked, axis=0), "x_shape": shape_of(x), "out": out}
-        return xp.max(stacked, axis=0)
+        xp = aa.array_namespace(x)
+        y = wins[0]
+        for w in wins[1:]:  # element-wise maxima of strided views: no stacked copy
+            y = xp.maximum(y, w)
+        self._cache = {"x": x, "y": y, "x_shape": shape_of(x), "out": out}
+        return y
 
     def backward(self, dy: Any) -> Any:
         """
@@ -87,15 +90,16 @@ class MaxPool2d(_Pool2d):
         dx : array, shape (N, C, H, W)
         """
         xp = aa.array_namespace(dy)
-        arg, x_shape, (ho, wo) = self._cache["argmax"], self._cache["x_shape"], self._cache["out"]
+        x, y = self._cache["x"], self._cache["y"]
+        x_shape, (ho, wo) = self._cache["x_shape"], self._cache["out"]
         _check_dy(dy, (x_shape[0], x_shape[1], ho, wo), "MaxPool2d")
+        wins, idx, _ = self._windows(x)
         dx = xp.zeros(x_shape, dtype=dy.dtype, device=_device(dy))
-        zero = xp.zeros_like(dy)
-        (kh, kw), (sh, sw) = self.kernel_size, self.stride
-        for p in range(kh):
-            for q in range(kw):
-                idx = (slice(None), slice(None), _offset_slice(p, ho, sh), _offset_slice(q, wo, sw))
-                dx[idx] = dx[idx] + xp.where(arg == p * kw + q, dy, zero)
+        free = xp.ones(shape_of(y), dtype=xp.bool, device=_device(dy))  # no maximum routed yet
+        for w, i in zip(wins, idx, strict=True):  # row-major offsets: first maximum wins
+            hit = (w == y) & free
+            free = free & ~hit
+            dx[i] = dx[i] + dy * xp.astype(hit, dy.dtype)  # a 0/1 product: branch-free
         return dx
 
 
