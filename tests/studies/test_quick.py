@@ -32,8 +32,15 @@ FIGURES = {
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    """All studies in quick mode (their own assertions run inside ``run``)."""
+    """``lowrank-ode reproduce --quick``: every study, its own assertions inside ``run``.
+
+    The command line runs them; the Python call then reloads the saved results (each study
+    resumes from its JSON) and checks the claims again on what was written to disk.
+    """
+    from lowrank_ode.cli import main
+
     out = tmp_path_factory.mktemp("studies")
+    assert main(["reproduce", "--quick", "--out", str(out)]) == 0
     res = reproduce(quick=True, out=out, progress=False, verbose=False)
     return out, res
 
