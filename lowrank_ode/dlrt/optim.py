@@ -45,11 +45,15 @@ def _transition(new: Any, old: Any, xp: Any) -> Any:
     return ct(new, xp=xp) @ old
 
 
-def _transport(M: Any, old: tuple, new: tuple, squared: bool) -> Any:
+def _transitions(old: tuple, new: tuple, xp: Any) -> tuple[Any, Any]:
+    """(Pᴴ P_old, Qᴴ Q_old) of one state entry (None: identity, "same": unchanged)."""
+    return _transition(new[0], old[0], xp), _transition(new[1], old[1], xp)
+
+
+def _transport(M: Any, AB: tuple[Any, Any], squared: bool) -> Any:
     """(Pᴴ P_old) M (Q_oldᴴ Q) — or with entrywise squared transitions."""
     xp = array_namespace(M)
-    A = _transition(new[0], old[0], xp)
-    B = _transition(new[1], old[1], xp)  # Qᴴ Q_old; we need its ᴴ on the right
+    A, B = AB  # B = Qᴴ Q_old; we need its ᴴ on the right
     if squared:
         A = A if A is None or isinstance(A, str) else xp.abs(A) ** 2
         B = B if B is None or isinstance(B, str) else xp.abs(B) ** 2
@@ -82,14 +86,17 @@ class _Stateful(SubstepSolver):
             fresh = [[xp.zeros_like(x) for x in X0] for _ in range(self.n_buffers)]
             self.state[str(key)] = {"basis": basis, "buffers": fresh, "count": [0] * len(X0)}
             return fresh
+        trans: list[Any] = []  # one transition pair per entry, shared by all buffers
+        for j in range(len(X0)):
+            try:
+                trans.append(_transitions(st["basis"][j], basis[j], xp))
+            except ValueError:
+                trans.append(None)
         bufs = []
         for b, sq in zip(st["buffers"], self.squared_buffers, strict=True):
             moved = []
             for j, (M, x) in enumerate(zip(b, X0, strict=True)):
-                try:
-                    M = _transport(M, st["basis"][j], basis[j], sq)
-                except ValueError:
-                    M = None
+                M = None if trans[j] is None else _transport(M, trans[j], sq)
                 if M is None or tuple(M.shape) != tuple(x.shape):
                     M = xp.zeros_like(x)  # this entry starts afresh (and so does its counter)
                     st["count"][j] = 0
