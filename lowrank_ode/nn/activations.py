@@ -11,7 +11,7 @@ __all__ = ["ReLU", "LeakyReLU", "Tanh", "get_activation"]
 
 
 class ReLU(Layer):
-    """``y = max(x, 0)``; the derivative at 0 is taken as 0.  Caches the boolean mask ``x > 0``."""
+    """``y = max(x, 0)``; the derivative at 0 is taken as 0.  Caches the output ``y``."""
 
     def forward(self, x: Any) -> Any:
         """
@@ -24,15 +24,16 @@ class ReLU(Layer):
         y : array, same shape as x
         """
         xp = aa.array_namespace(x)
-        # maximum and a product with a 0/1 mask: branch-free, ~10x faster than ``where`` on
-        # the random sign patterns of activations (NumPy)
-        mask = xp.astype(x > 0, x.dtype)
-        self._cache = {"mask": mask}
-        return x * mask
+        # one branch-free pass (``where`` is ~10x slower on the random sign patterns of
+        # activations); the output is cached: y > 0 exactly where x > 0
+        y = xp.maximum(x, xp.zeros((), dtype=x.dtype))
+        self._cache = {"y": y}
+        return y
 
     def backward(self, dy: Any) -> Any:
         """``dx = dy · [x > 0]``."""
-        return dy * self._cache["mask"]
+        xp = aa.array_namespace(dy)
+        return dy * xp.astype(self._cache["y"] > 0, dy.dtype)
 
 
 class LeakyReLU(Layer):

@@ -278,7 +278,8 @@ class Conv2d(Layer):
         )
         X = im2col(x, self.kernel_size, self.stride, self.padding)
         self._cache = {"X": X, "x_shape": shape_of(x), "out": (ho, wo)}
-        Y = _ops.matmul(X, self.W_mat.T) + self.b
+        Y = _ops.matmul(X, self.W_mat.T)
+        Y += self.b  # in place: the product is a fresh array
         return rows_to_nchw(Y, int(x.shape[0]), ho, wo, xp=xp)
 
     skips_input_grad = True

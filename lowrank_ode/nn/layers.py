@@ -69,7 +69,9 @@ class Dense(Layer):
         """
         check_2d_input(x, self.n_in, "Dense")
         self._cache = {"x": x}
-        return _ops.matmul(x, self.W.T) + self.b
+        y = _ops.matmul(x, self.W.T)
+        y += self.b  # in place: the product is a fresh array
+        return y
 
     skips_input_grad = True
 

@@ -154,7 +154,9 @@ class LowRankLayer(Layer):
         self._cache = {"X": X, "XV": XV}
         self._delta = None
         self._grads = {}
-        return _ops.matmul(_ops.matmul(XV, self.S.T), self.U.T) + self.b
+        Y = _ops.matmul(_ops.matmul(XV, self.S.T), self.U.T)
+        Y += self.b  # in place: the product is a fresh array
+        return Y
 
     def _backward_rows(self, D: Any, transposed: bool = False, input_grad: bool = True) -> Any:
         """Keep ``δ = D``, fill the gradients, return ``dX = ((δ U) S) Vᵀ`` (or ``dXᵀ``)."""
