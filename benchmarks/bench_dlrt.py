@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +33,8 @@ import numpy as np
 from lowrank_ode.dlrt import TrainConfig, Trainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench_nn import _gemm_share  # noqa: E402
+
 from studies.timing import _median_time, measure  # noqa: E402
 
 
@@ -44,27 +45,6 @@ def wide(width: int, repeats: int, dtype: str) -> list[tuple[str, float, float]]
         t = measure(width, r, repeats, dtype)
         rows.append(("dense" if r is None else f"dlrt r={r}", t["train_s"], t["predict_s"]))
     return rows
-
-
-def _gemm_ms(tr: Trainer, x: np.ndarray, y: np.ndarray, repeats: int) -> float:
-    """Milliseconds per step spent inside the layers' matrix products (``nn._ops.matmul``)."""
-    from lowrank_ode.nn import _ops
-
-    orig, spent = _ops.matmul, [0.0]
-
-    def timed(a, b):
-        t0 = time.perf_counter()
-        c = orig(a, b)
-        spent[0] += time.perf_counter() - t0
-        return c
-
-    _ops.matmul = timed
-    try:
-        for _ in range(repeats):
-            tr.step(x, y)
-    finally:
-        _ops.matmul = orig
-    return 1e3 * spent[0] / repeats
 
 
 def mlp(repeats: int) -> list[tuple[str, float, float]]:
@@ -87,7 +67,8 @@ def mlp(repeats: int) -> list[tuple[str, float, float]]:
         if kw["method"] == "dlrt-adaptive":
             tr.run_epoch()  # let the ranks settle
         ms = 1e3 * _median_time(lambda tr=tr: tr.step(x, y), repeats)
-        rows.append((f"{label} {tr.ranks()}", ms, _gemm_ms(tr, x, y, repeats)))
+        share = _gemm_share(lambda tr=tr: tr.step(x, y), repeats)
+        rows.append((f"{label} {tr.ranks()}", ms, share * ms))
     return rows
 
 

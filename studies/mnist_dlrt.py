@@ -94,6 +94,25 @@ MLP = dict(model="mlp", optimizer="adam", lr=1e-3, batch_size=256)
 LENET = dict(model="lenet5", optimizer="sgd", lr=0.05, batch_size=128)
 
 
+def _product_grid(
+    prefix: str, widths: tuple[int, ...], taus: tuple[float, ...], epochs: int
+) -> dict[str, TrainConfig]:
+    """The MLP τ grid from the Gaussian-product start (start rank 100, 5 fine-tuning epochs)."""
+    return {
+        f"{prefix}_prod_tau{t}": TrainConfig(
+            **MLP,
+            widths=widths,
+            method="dlrt-adaptive",
+            tau=t,
+            rank=100,
+            epochs=epochs,
+            finetune_epochs=5,
+            init_core="product",
+        )
+        for t in taus
+    }
+
+
 def configs(quick: bool, epochs: int | None = None) -> dict[str, TrainConfig]:
     """The runs of the study (quick: tiny and on the bundled subset)."""
     if quick:
@@ -149,31 +168,8 @@ def configs(quick: bool, epochs: int | None = None) -> dict[str, TrainConfig]:
         ),
         # the τ grid with the official code's starting point (W₀ = A B Cᵀ, Gaussian factors,
         # init_core="product"), start rank 100, 2e adaptive epochs + 5 fine-tuning
-        **{
-            f"mlp500_prod_tau{t}": TrainConfig(
-                **MLP,
-                method="dlrt-adaptive",
-                tau=t,
-                rank=100,
-                epochs=2 * e,
-                finetune_epochs=5,
-                init_core="product",
-            )
-            for t in TAU_GRID
-        },
-        **{
-            f"mlp784_prod_tau{t}": TrainConfig(
-                **MLP,
-                widths=W784,
-                method="dlrt-adaptive",
-                tau=t,
-                rank=100,
-                epochs=2 * e,
-                finetune_epochs=5,
-                init_core="product",
-            )
-            for t in TAU_GRID_784
-        },
+        **_product_grid("mlp500", (784, 500, 500, 500, 500, 10), TAU_GRID, 2 * e),
+        **_product_grid("mlp784", W784, TAU_GRID_784, 2 * e),
         # LeNet-5 τ sweep: 3 seeds, product start, float32 (CPU budget: 3 epochs, not 20)
         **{
             f"lenet5_prod_tau{t}_seed{sd}": TrainConfig(
