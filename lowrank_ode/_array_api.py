@@ -31,7 +31,12 @@ __all__ = [
 def array_namespace(*arrays: Any) -> Any:
     """Return the (compat-wrapped) array namespace of ``arrays``, ignoring ``None`` and scalars."""
     arrs = [a for a in arrays if a is not None and not isinstance(a, (int, float, complex))]
+    if arrs and all(type(a) is np.ndarray for a in arrs):
+        return _NUMPY  # the common case, without array-api-compat's per-call inspection
     return _array_namespace(*arrs)
+
+
+_NUMPY = _array_namespace(np.empty(0))
 
 
 def is_complex(A: Any, *, xp: Any) -> bool:
