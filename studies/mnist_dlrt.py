@@ -23,7 +23,7 @@ from typing import Any
 from lowrank_ode.dlrt import TrainConfig, train
 from lowrank_ode.dlrt.cli import load_data
 
-from ._common import savefig
+from ._common import markdown_table, savefig
 
 # Published numbers (Schotthöfer et al. 2022, Tables 1, 2 and Sec. 5; see ../shared/REFERENCE.md)
 _P11 = {"test_accuracy": 98.11, "compression_eval": 86.52, "ranks": [27, 40, 37, 38]}
@@ -289,6 +289,33 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def grid_markdown(results: dict[str, Any]) -> str:
+    """The product-start τ grids beside the paper's tables (markdown, for the docs)."""
+    rows = []
+    for w, tab in (("500", PAPER_500), ("784", PAPER_784)):
+        for t in sorted({*tab, *(TAU_GRID if w == "500" else TAU_GRID_784)}):
+            r = results.get(f"mlp{w}_prod_tau{t}")
+            if not isinstance(r, dict):
+                continue
+            pa, pc, pr = tab.get(t, ("—", "—", "—"))
+            rows.append(
+                [
+                    w,
+                    t,
+                    f"{100 * r['test_accuracy']:.2f}",
+                    pa,
+                    f"{r['compression_eval']:.2f}",
+                    pc,
+                    f"{r['compression_train']:.2f}",
+                    ", ".join(str(k) for k in r["ranks"]),
+                    ", ".join(str(k) for k in pr) if isinstance(pr, list) else pr,
+                    f"{r.get('wall_seconds', float('nan')):.0f}",
+                ]
+            )
+    head = ["w", "τ", "test %", "paper %", "c.r. eval %", "paper %", "c.r. train %", "ranks"]
+    return markdown_table(head + ["paper ranks", "wall s"], rows)
+
+
 def lenet_summary(results: dict[str, Any]) -> str:
     """LeNet-5 τ sweep: mean ± std over seeds beside the paper (true compression)."""
     import numpy as np
@@ -351,6 +378,7 @@ def main() -> None:
     a = p.parse_args()
     res = run(a.quick, a.out, only=a.only, epochs=a.epochs)
     print(table(res))
+    print(grid_markdown(res))
     print(lenet_summary(res))
     plot(res, Path(a.out or "studies/results"))
 
