@@ -143,6 +143,7 @@ class LowRankLayer(Layer):
         self._cache = {}
         self._grads = {}
         self._delta: Any = None
+        self._DU: Any = None
 
     def dense_weight(self) -> Any:
         """``W = U S Vᵀ`` formed explicitly, shape ``(n_out, n_in)`` (tests / dense baselines)."""
@@ -152,7 +153,7 @@ class LowRankLayer(Layer):
     def _forward_rows(self, X: Any) -> Any:
         XV = _ops.matmul(X, self.V)
         self._cache = {"X": X, "XV": XV}
-        self._delta = None
+        self._delta = self._DU = None
         self._grads = {}
         Y = _ops.matmul(_ops.matmul(XV, self.S.T), self.U.T)
         Y += self.b  # in place: the product is a fresh array
@@ -163,7 +164,7 @@ class LowRankLayer(Layer):
         xp = aa.array_namespace(D)
         self._delta = D
         DU = _ops.matmul(D, self.U)  # rows × r, kept for grad_left / grad_galerkin at U
-        self._cache["DU"] = DU
+        self._DU = DU  # rebound, never mutated: shallow copies keep their own pass's δU
         self._grads = {
             "S": _ops.matmul(DU.T, self._cache["XV"]),  # Uᵀ G V = (δU)ᵀ (XV)
             "b": xp.sum(D, axis=0),
@@ -217,7 +218,7 @@ class LowRankLayer(Layer):
         """
         self._check_basis(U, self.n_out, "U", "grad_left")
         X, D = self._thin()
-        DU = self._cache["DU"] if U is self.U else _ops.matmul(D, U)
+        DU = self._DU if U is self.U else _ops.matmul(D, U)
         return _ops.matmul(X.T, DU)
 
     def grad_galerkin(self, U: Any, V: Any) -> Any:
@@ -236,7 +237,7 @@ class LowRankLayer(Layer):
         self._check_basis(V, self.n_in, "V", "grad_galerkin")
         X, D = self._thin()
         XV = self._cache["XV"] if V is self.V else _ops.matmul(X, V)
-        DU = self._cache["DU"] if U is self.U else _ops.matmul(D, U)
+        DU = self._DU if U is self.U else _ops.matmul(D, U)
         return _ops.matmul(DU.T, XV)
 
     def grad_dense(self) -> Any:
