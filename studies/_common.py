@@ -208,7 +208,11 @@ def savefig(fig: Any, out: Path, name: str) -> list[Path]:
 
 
 def slope_guide(
-    ax: Any, x: Sequence[float], y_anchor: float, p: float, label: str | None = None,
+    ax: Any,
+    x: Sequence[float],
+    y_anchor: float,
+    p: float,
+    label: str | None = None,
     **kw: Any,
 ) -> None:
     """Draw ``y = y_anchor (x / x[0])^p`` over the range of ``x`` (a slope-``p`` guide)."""

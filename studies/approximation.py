@@ -51,26 +51,34 @@ NAME = "approximation"
 #: REFERENCE.md §DLRT "Theory" and §Integrators (rank-adaptive BUG): the bound and its form only.
 PUBLISHED = {
     "source": "REFERENCE.md §Integrators (rank-adaptive BUG: c₀δ + c₁ε + c₂h + c₃ϑ/h) and "
-              "§DLRT Theory (‖W(t_k) − Y_k‖ ≤ c₁ε + c₂λ + c₃ϑ/λ)",
+    "§DLRT Theory (‖W(t_k) − Y_k‖ ≤ c₁ε + c₂λ + c₃ϑ/λ)",
     "form": "c1*eps + c2*h + c3*theta/h, constants independent of the singular values",
 }
 
 
 def params(quick: bool) -> dict:
     """Sizes and grids (quick: n = 30 and short sweeps)."""
-    base = {"T": 1.0, "q": 2 ** -0.5, "seed": 0, "substep": "euler"}
+    base = {"T": 1.0, "q": 2**-0.5, "seed": 0, "substep": "euler"}
     if quick:
-        return {**base, "n": 30,
-                "h_sweep": {"hs": [0.2, 0.1, 0.05, 0.025], "thetas": [0.0, 1e-4]},
-                "theta_sweep": {"hs": [0.01], "thetas": [3e-4, 1e-3, 3e-3]},
-                "eps_sweep": {"h": 0.01, "caps": [2, 4, 6, 8]},
-                "rk4_curve": False}
-    return {**base, "n": 50,
-            "h_sweep": {"hs": [0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002],
-                        "thetas": [0.0, 1e-6, 1e-5, 1e-4]},
-            "theta_sweep": {"hs": [0.01, 0.001], "thetas": [1e-7, 1e-6, 1e-5, 1e-4, 1e-3]},
-            "eps_sweep": {"h": 0.002, "caps": [2, 4, 6, 8, 12, 16, 20]},
-            "rk4_curve": True}
+        return {
+            **base,
+            "n": 30,
+            "h_sweep": {"hs": [0.2, 0.1, 0.05, 0.025], "thetas": [0.0, 1e-4]},
+            "theta_sweep": {"hs": [0.01], "thetas": [3e-4, 1e-3, 3e-3]},
+            "eps_sweep": {"h": 0.01, "caps": [2, 4, 6, 8]},
+            "rk4_curve": False,
+        }
+    return {
+        **base,
+        "n": 50,
+        "h_sweep": {
+            "hs": [0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002],
+            "thetas": [0.0, 1e-6, 1e-5, 1e-4],
+        },
+        "theta_sweep": {"hs": [0.01, 0.001], "thetas": [1e-7, 1e-6, 1e-5, 1e-4, 1e-3]},
+        "eps_sweep": {"h": 0.002, "caps": [2, 4, 6, 8, 12, 16, 20]},
+        "rk4_curve": True,
+    }
 
 
 def make_problem(p: dict) -> tuple[QuadraticGradientFlow, LowRank, np.ndarray, np.ndarray]:
@@ -84,39 +92,62 @@ def make_problem(p: dict) -> tuple[QuadraticGradientFlow, LowRank, np.ndarray, n
     return P, Y0, W, sigma
 
 
-def _one(P: QuadraticGradientFlow, Y0: LowRank, W: np.ndarray, T: float, h: float,
-         theta: float, cap: int | None, substep: str) -> dict:
+def _one(
+    P: QuadraticGradientFlow,
+    Y0: LowRank,
+    W: np.ndarray,
+    T: float,
+    h: float,
+    theta: float,
+    cap: int | None,
+    substep: str,
+) -> dict:
     sol = solve(P, Y0, (0.0, T), h, method="rabug", atol=theta, max_rank=cap, substep=substep)
     Y = sol.y[-1]
     Yd = Y.to_dense()
     G = P.dense(T, Yd)
     defect = float(np.linalg.norm(G - tangent_project(Y, G)))
-    return {"error": float(np.linalg.norm(Yd - W)), "max_rank": int(np.max(sol.ranks)),
-            "final_rank": int(Y.rank), "defect": defect}
+    return {
+        "error": float(np.linalg.norm(Yd - W)),
+        "max_rank": int(np.max(sol.ranks)),
+        "final_rank": int(Y.rank),
+        "defect": defect,
+    }
 
 
 def _jobs(p: dict, sigma: np.ndarray) -> list[tuple[str, dict]]:
     jobs = []
     for th in p["h_sweep"]["thetas"]:
         for h in p["h_sweep"]["hs"]:
-            jobs.append((f"h/theta={th:g}/h={h:g}", {"h": h, "theta": th, "cap": None,
-                                                     "substep": p["substep"]}))
+            jobs.append(
+                (
+                    f"h/theta={th:g}/h={h:g}",
+                    {"h": h, "theta": th, "cap": None, "substep": p["substep"]},
+                )
+            )
     if p["rk4_curve"]:
         for h in p["h_sweep"]["hs"]:
-            jobs.append((f"h-rk4/theta=0/h={h:g}", {"h": h, "theta": 0.0, "cap": None,
-                                                    "substep": "rk4"}))
+            jobs.append(
+                (f"h-rk4/theta=0/h={h:g}", {"h": h, "theta": 0.0, "cap": None, "substep": "rk4"})
+            )
     for h in p["theta_sweep"]["hs"]:
         for th in [0.0] + list(p["theta_sweep"]["thetas"]):
-            jobs.append((f"theta/h={h:g}/theta={th:g}", {"h": h, "theta": th, "cap": None,
-                                                         "substep": p["substep"]}))
+            jobs.append(
+                (
+                    f"theta/h={h:g}/theta={th:g}",
+                    {"h": h, "theta": th, "cap": None, "substep": p["substep"]},
+                )
+            )
     h = p["eps_sweep"]["h"]
-    jobs.append((f"eps/h={h:g}/cap=none", {"h": h, "theta": 0.0, "cap": None,
-                                           "substep": p["substep"]}))
+    jobs.append(
+        (f"eps/h={h:g}/cap=none", {"h": h, "theta": 0.0, "cap": None, "substep": p["substep"]})
+    )
     for c in p["eps_sweep"]["caps"]:
-        jobs.append((f"eps/h={h:g}/cap={c}", {"h": h, "theta": 0.0, "cap": c,
-                                              "substep": p["substep"]}))
+        jobs.append(
+            (f"eps/h={h:g}/cap={c}", {"h": h, "theta": 0.0, "cap": c, "substep": p["substep"]})
+        )
     for _, c in jobs:
-        c["eps"] = 0.0 if c["cap"] is None else float(np.sqrt(np.sum(sigma[c["cap"]:] ** 2)))
+        c["eps"] = 0.0 if c["cap"] is None else float(np.sqrt(np.sum(sigma[c["cap"] :] ** 2)))
     return jobs
 
 
@@ -199,19 +230,22 @@ def check(results: dict) -> None:
         if len(sel) < 2:
             continue
         n_checked += 1
-        assert_slope([ths[i] for i in sel], [et[i] for i in sel], 1.0, 0.3,
-                     f"error vs ϑ at h={h}")
+        assert_slope([ths[i] for i in sel], [et[i] for i in sel], 1.0, 0.3, f"error vs ϑ at h={h}")
     assert_true(n_checked > 0, "ϑ-sweep: no step size has 2 points with error ≥ 3×(ϑ=0 error)")
     he = p["eps_sweep"]["h"]
     floor = cfg[f"eps/h={he:g}/cap=none"]["error"]
-    pts = [(cfg[f"eps/h={he:g}/cap={c}"]["eps"], cfg[f"eps/h={he:g}/cap={c}"]["error"])
-           for c in p["eps_sweep"]["caps"]]
+    pts = [
+        (cfg[f"eps/h={he:g}/cap={c}"]["eps"], cfg[f"eps/h={he:g}/cap={c}"]["error"])
+        for c in p["eps_sweep"]["caps"]
+    ]
     pts = [(a, b) for a, b in pts if a >= 10 * floor]
     assert_true(len(pts) >= 2, f"ε-sweep: fewer than 2 caps with ε ≥ 10×floor ({floor:.2e})")
     assert_slope([a for a, _ in pts], [b for _, b in pts], 1.0, 0.3, "error vs ε (rank cap)")
-    assert_true(results["max_ratio"] <= 3.0,
-                f"fitted model c={results['constants']} misses a run by a factor "
-                f"{results['max_ratio']:.2f} > 3")
+    assert_true(
+        results["max_ratio"] <= 3.0,
+        f"fitted model c={results['constants']} misses a run by a factor "
+        f"{results['max_ratio']:.2f} > 3",
+    )
 
 
 def plot(results: dict, out: Path) -> list[Path]:
@@ -234,8 +268,13 @@ def plot(results: dict, out: Path) -> list[Path]:
     if p["rk4_curve"]:
         e = [cfg[f"h-rk4/theta=0/h={h:g}"]["error"] for h in hs]
         a.plot(hs, e, "s-", color="0.4", mfc="none", label="ϑ = 0, RK4 sub-steps")
-    a.set(xscale="log", yscale="log", xlabel="step size h", ylabel=r"$\|Y_N - W(T)\|_F$",
-          title="error vs h (dashed: fitted model)")
+    a.set(
+        xscale="log",
+        yscale="log",
+        xlabel="step size h",
+        ylabel=r"$\|Y_N - W(T)\|_F$",
+        title="error vs h (dashed: fitted model)",
+    )
     a.legend(fontsize=8)
     a = ax[1]
     for i, h in enumerate(p["theta_sweep"]["hs"]):
@@ -244,10 +283,20 @@ def plot(results: dict, out: Path) -> list[Path]:
         tt = np.geomspace(ths.min(), ths.max(), 50)
         a.plot(ths, e, "o", color=f"C{i}", label=f"h = {h:g}")
         a.plot(tt, model(c, 0, h, tt), "--", color=f"C{i}")
-        a.axhline(cfg[f"theta/h={h:g}/theta=0"]["error"], color=f"C{i}", ls=":", lw=1,
-                  label=f"h = {h:g}, ϑ = 0")
-    a.set(xscale="log", yscale="log", xlabel="truncation tolerance ϑ (Frobenius tail)",
-          ylabel=r"$\|Y_N - W(T)\|_F$", title="error vs ϑ (dashed: fitted model)")
+        a.axhline(
+            cfg[f"theta/h={h:g}/theta=0"]["error"],
+            color=f"C{i}",
+            ls=":",
+            lw=1,
+            label=f"h = {h:g}, ϑ = 0",
+        )
+    a.set(
+        xscale="log",
+        yscale="log",
+        xlabel="truncation tolerance ϑ (Frobenius tail)",
+        ylabel=r"$\|Y_N - W(T)\|_F$",
+        title="error vs ϑ (dashed: fitted model)",
+    )
     a.legend(fontsize=8)
     a = ax[2]
     he = p["eps_sweep"]["h"]
@@ -261,14 +310,21 @@ def plot(results: dict, out: Path) -> list[Path]:
     a.plot(ee, model(c, ee, he, 0.0), "--", color="C3", label="fitted model")
     for k, x, y in zip(caps, eps, e, strict=True):
         a.annotate(f"r_c={k}", (x, y), fontsize=7, xytext=(3, -9), textcoords="offset points")
-    a.set(xscale="log", yscale="log", xlabel=r"$\varepsilon = \|\sigma_{r_c+1:}(B)\|_2$",
-          ylabel=r"$\|Y_N - W(T)\|_F$", title="error vs model error ε")
+    a.set(
+        xscale="log",
+        yscale="log",
+        xlabel=r"$\varepsilon = \|\sigma_{r_c+1:}(B)\|_2$",
+        ylabel=r"$\|Y_N - W(T)\|_F$",
+        title="error vs model error ε",
+    )
     a.legend(fontsize=8)
     for a in ax:
         a.grid(True, which="both", alpha=0.3)
-    fig.suptitle(f"Rank-adaptive BUG on ½‖Y−B‖², n = {p['n']}, T = {p['T']}, {p['substep']} "
-                 f"sub-steps: fit c₁ε + c₂h + c₃ϑ/h with c = ({c[0]:.2f}, {c[1]:.3f}, "
-                 f"{c[2]:.2f}), worst factor {results['max_ratio']:.2f}")
+    fig.suptitle(
+        f"Rank-adaptive BUG on ½‖Y−B‖², n = {p['n']}, T = {p['T']}, {p['substep']} "
+        f"sub-steps: fit c₁ε + c₂h + c₃ϑ/h with c = ({c[0]:.2f}, {c[1]:.3f}, "
+        f"{c[2]:.2f}), worst factor {results['max_ratio']:.2f}"
+    )
     return savefig(fig, out, "approximation")
 
 
@@ -276,17 +332,42 @@ def table(results: dict) -> str:
     """Fitted constants and the sweeps, beside the published form of the bound."""
     p, cfg = results["meta"], results["configs"]
     c = results["constants"]
-    head = (f"Rank-adaptive BUG, f=½‖Y−B‖², n={p['n']}, σ_j(B)=2^(−j/2), T={p['T']}, "
-            f"{p['substep']} sub-steps.  Published ({PUBLISHED['source']}): "
-            f"{PUBLISHED['form']} — no constants are published for this problem; ours are "
-            f"fitted.\n\nFitted: c₁ = {c[0]:.3f}, c₂ = {c[1]:.4f}, c₃ = {c[2]:.3f}; "
-            f"every run within a factor {results['max_ratio']:.2f} of the model.\n\n")
+    head = (
+        f"Rank-adaptive BUG, f=½‖Y−B‖², n={p['n']}, σ_j(B)=2^(−j/2), T={p['T']}, "
+        f"{p['substep']} sub-steps.  Published ({PUBLISHED['source']}): "
+        f"{PUBLISHED['form']} — no constants are published for this problem; ours are "
+        f"fitted.\n\nFitted: c₁ = {c[0]:.3f}, c₂ = {c[1]:.4f}, c₃ = {c[2]:.3f}; "
+        f"every run within a factor {results['max_ratio']:.2f} of the model.\n\n"
+    )
     rows = []
     for k, v in cfg.items():
         mdl = float(model(c, v["eps"], v["h"], v["theta"]))
-        rows.append([k, v["substep"], f"{v['h']:g}", f"{v['theta']:g}",
-                     "—" if v["cap"] is None else v["cap"], fmt(v["eps"]), fmt(v["error"]),
-                     fmt(mdl) if v["substep"] == p["substep"] else "—", v["max_rank"],
-                     fmt(v["defect"])])
-    return head + markdown_table(["run", "sub-step", "h", "ϑ", "cap", "ε (tail)", "error",
-                                  "model", "max rank", "defect at T"], rows)
+        rows.append(
+            [
+                k,
+                v["substep"],
+                f"{v['h']:g}",
+                f"{v['theta']:g}",
+                "—" if v["cap"] is None else v["cap"],
+                fmt(v["eps"]),
+                fmt(v["error"]),
+                fmt(mdl) if v["substep"] == p["substep"] else "—",
+                v["max_rank"],
+                fmt(v["defect"]),
+            ]
+        )
+    return head + markdown_table(
+        [
+            "run",
+            "sub-step",
+            "h",
+            "ϑ",
+            "cap",
+            "ε (tail)",
+            "error",
+            "model",
+            "max rank",
+            "defect at T",
+        ],
+        rows,
+    )

@@ -48,14 +48,31 @@ PUBLISHED = {
 def params(quick: bool) -> dict:
     """Sizes and grids (quick: n = 30, 100 steps, four step sizes, three methods)."""
     if quick:
-        return {"n": 30, "K": 100, "rank": 4, "seed": 0, "kappas": [0.5, 1.0, 1.9, 2.1],
-                "methods": [["bug", None], ["rabug", 1e-8], ["rabug", 1e-2]],
-                "series_kappa": 1.0}
-    return {"n": 60, "K": 300, "rank": 4, "seed": 0,
-            "kappas": [0.1, 0.5, 1.0, 1.5, 1.9, 2.1],
-            "methods": [["bug", None], ["rabug", None], ["rabug", 1e-8], ["rabug", 1e-4],
-                        ["rabug", 1e-2], ["rabug", 1e-1]],
-            "series_kappa": 1.0}
+        return {
+            "n": 30,
+            "K": 100,
+            "rank": 4,
+            "seed": 0,
+            "kappas": [0.5, 1.0, 1.9, 2.1],
+            "methods": [["bug", None], ["rabug", 1e-8], ["rabug", 1e-2]],
+            "series_kappa": 1.0,
+        }
+    return {
+        "n": 60,
+        "K": 300,
+        "rank": 4,
+        "seed": 0,
+        "kappas": [0.1, 0.5, 1.0, 1.5, 1.9, 2.1],
+        "methods": [
+            ["bug", None],
+            ["rabug", None],
+            ["rabug", 1e-8],
+            ["rabug", 1e-4],
+            ["rabug", 1e-2],
+            ["rabug", 1e-1],
+        ],
+        "series_kappa": 1.0,
+    }
 
 
 def make_problem(p: dict) -> tuple[QuadraticGradientFlow, np.ndarray, LowRank, float]:
@@ -84,14 +101,27 @@ def _r(x: Any) -> Any:
     return [float(f"{v:.5g}") for v in np.asarray(x, float)]
 
 
-def trajectory(P: QuadraticGradientFlow, A: np.ndarray, Y0: LowRank, L: float, h: float,
-               K: int, method: str, theta: float | None) -> dict:
+def trajectory(
+    P: QuadraticGradientFlow,
+    A: np.ndarray,
+    Y0: LowRank,
+    L: float,
+    h: float,
+    K: int,
+    method: str,
+    theta: float | None,
+) -> dict:
     """K steps of ``method``; per-step loss and (rank-adaptive) the descent-bound terms."""
     integ = make_integrator(method, "euler", atol=theta)
     f = [P.value(Y0)]
     Y = Y0
-    terms: dict[str, list[float]] = {"fhat": [], "alpha": [], "beta": [], "drop": [],
-                                     "rank": [Y0.rank]}
+    terms: dict[str, list[float]] = {
+        "fhat": [],
+        "alpha": [],
+        "beta": [],
+        "drop": [],
+        "rank": [Y0.rank],
+    }
     with np.errstate(all="ignore"):
         for k in range(K):
             if method == "bug":
@@ -108,7 +138,7 @@ def trajectory(P: QuadraticGradientFlow, A: np.ndarray, Y0: LowRank, L: float, h
             G = A.T @ (A @ Yd - P.B)
             Ghat = Yh.U.T @ G @ Yh.V
             sig = np.linalg.svd(Yh.S, compute_uv=False)  # ϑ_n from the discarded σ's: no
-            drop = float(np.linalg.norm(sig[Yn.rank:]))  # cancellation when f is huge
+            drop = float(np.linalg.norm(sig[Yn.rank :]))  # cancellation when f is huge
             terms["fhat"].append(P.value(Yh))
             terms["alpha"].append((1 - h * L / 2) * float(np.sum(Ghat**2)))
             terms["beta"].append(float(np.linalg.norm(A.T @ (A @ Yhd - P.B))) + 0.5 * L * drop)
@@ -140,9 +170,9 @@ def summarize(tr: dict, h: float, f0: float) -> dict:
         fhat = np.asarray(tr["fhat"][:n], float)
         bound = f[:n] - alpha * h + beta * drop
         scale = np.maximum(np.abs(f[:n]), f0)
-        out["max_violation"] = float(np.nanmax((f[1:n + 1] - bound) / scale)) if n else 0.0
+        out["max_violation"] = float(np.nanmax((f[1 : n + 1] - bound) / scale)) if n else 0.0
         out["min_alpha"] = float(np.nanmin(alpha))
-        out["max_trunc_increase"] = float(np.nanmax(f[1:n + 1] - fhat))
+        out["max_trunc_increase"] = float(np.nanmax(f[1 : n + 1] - fhat))
         out["max_beta_theta"] = float(np.nanmax(beta * drop))
         out["max_drop"] = float(np.nanmax(drop))
     return out
@@ -178,13 +208,19 @@ def run(quick: bool = False, out: Path | None = None, progress: bool = True) -> 
         h = kappa / L
         with Timer() as tm:
             tr = trajectory(P, A, Y0, L, h, p["K"], m, th)
-        res = {"method": m, "theta": th, "kappa": kappa, "h": h, **summarize(tr, h, f0),
-               "seconds": tm.elapsed}
+        res = {
+            "method": m,
+            "theta": th,
+            "kappa": kappa,
+            "h": h,
+            **summarize(tr, h, f0),
+            "seconds": tm.elapsed,
+        }
         if np.isclose(kappa, p["series_kappa"]):
             res["f"] = _r(tr["f"])
             if tr["alpha"]:
                 n = len(tr["alpha"])
-                res["trunc_increase"] = _r(np.asarray(tr["f"][1:n + 1]) - np.asarray(tr["fhat"]))
+                res["trunc_increase"] = _r(np.asarray(tr["f"][1 : n + 1]) - np.asarray(tr["fhat"]))
                 res["trunc_bound"] = _r(np.asarray(tr["beta"]) * np.asarray(tr["drop"]))
         store.put(key, res)
     results = store.finish(L=L, f0=f0)
@@ -205,22 +241,33 @@ def check(results: dict) -> None:
     cfg = results["configs"]
     for k, v in cfg.items():
         if v["method"] != "bug":
-            assert_true(v["max_violation"] <= SLACK,
-                        f"{k}: f(Y_n+1) exceeds the bound f(Y_n) − α_n h + β_n ϑ_n by "
-                        f"{v['max_violation']:.3e} × max(f(Y_n), f(Y₀))")
+            assert_true(
+                v["max_violation"] <= SLACK,
+                f"{k}: f(Y_n+1) exceeds the bound f(Y_n) − α_n h + β_n ϑ_n by "
+                f"{v['max_violation']:.3e} × max(f(Y_n), f(Y₀))",
+            )
             if v["kappa"] <= 2:
                 assert_true(v["min_alpha"] >= 0, f"{k}: α_n < 0 ({v['min_alpha']:.3e})")
             if v["theta"] is not None:
-                assert_true(v["max_drop"] <= v["theta"] * (1 + 1e-8),
-                            f"{k}: truncation dropped {v['max_drop']:.3e} > ϑ={v['theta']:g}")
-        if v["kappa"] < 2 and v["method"] == "rabug" and v["theta"] is not None \
-                and v["theta"] <= 1e-8:
-            assert_true(v["frac_descent"] == 1.0,
-                        f"{k}: only {v['frac_descent']:.0%} of the steps descend")
+                assert_true(
+                    v["max_drop"] <= v["theta"] * (1 + 1e-8),
+                    f"{k}: truncation dropped {v['max_drop']:.3e} > ϑ={v['theta']:g}",
+                )
+        if (
+            v["kappa"] < 2
+            and v["method"] == "rabug"
+            and v["theta"] is not None
+            and v["theta"] <= 1e-8
+        ):
+            assert_true(
+                v["frac_descent"] == 1.0, f"{k}: only {v['frac_descent']:.0%} of the steps descend"
+            )
         if v["kappa"] > 2 and v["method"] == "rabug":
-            assert_true(v["frac_descent"] < 0.5,
-                        f"{k}: hL={v['kappa']} > 2 should break descent, "
-                        f"got {v['frac_descent']:.0%} descending steps")
+            assert_true(
+                v["frac_descent"] < 0.5,
+                f"{k}: hL={v['kappa']} > 2 should break descent, "
+                f"got {v['frac_descent']:.0%} descending steps",
+            )
 
 
 def plot(results: dict, out: Path) -> list[Path]:
@@ -245,27 +292,44 @@ def plot(results: dict, out: Path) -> list[Path]:
             ok = (b > 0) & (inc > 0)
             ax[2].plot(b[ok], inc[ok], ".", ms=4, color=f"C{i}", label=_label(m, th))
     ax[0].axvline(2.0, color="0.5", ls=":", label="hL = 2 (Euler stability)")
-    ax[0].set(xlabel="hL  (L = ‖A‖₂², Lipschitz constant of ∇f)",
-              ylabel=f"fraction of steps with f(Yₙ₊₁) ≤ f(Yₙ) + {SLACK:g}·f(Y₀)",
-              title=f"descent fraction over {p['K']} steps", ylim=(-0.05, 1.05))
+    ax[0].set(
+        xlabel="hL  (L = ‖A‖₂², Lipschitz constant of ∇f)",
+        ylabel=f"fraction of steps with f(Yₙ₊₁) ≤ f(Yₙ) + {SLACK:g}·f(Y₀)",
+        title=f"descent fraction over {p['K']} steps",
+        ylim=(-0.05, 1.05),
+    )
     ax[0].legend(fontsize=7)
-    ax[1].set(yscale="log", xlabel="step n", ylabel="f(Yₙ) = ½‖AYₙ − B‖²",
-              title=f"loss, hL = {p['series_kappa']:g}")
+    ax[1].set(
+        yscale="log",
+        xlabel="step n",
+        ylabel="f(Yₙ) = ½‖AYₙ − B‖²",
+        title=f"loss, hL = {p['series_kappa']:g}",
+    )
     ax[1].legend(fontsize=7)
     a = ax[2]
-    lim = [v for m, th in p["methods"] for v in cfg[_key(m, th, p["series_kappa"])]
-           .get("trunc_bound", []) if v > 0]
+    lim = [
+        v
+        for m, th in p["methods"]
+        for v in cfg[_key(m, th, p["series_kappa"])].get("trunc_bound", [])
+        if v > 0
+    ]
     if lim:
         xx = np.geomspace(min(lim), max(lim), 10)
         a.plot(xx, xx, "k--", lw=1, label="increase = β ϑₙ (bound)")
-    a.set(xscale="log", yscale="log", xlabel="βₙϑₙ = (‖∇f(Ŷ)‖ + Lϑₙ/2)·ϑₙ",
-          ylabel="f(Yₙ₊₁) − f(Ŷₙ₊₁)  (truncation increase)",
-          title=f"truncation cost vs bound, hL = {p['series_kappa']:g} (positive values)")
+    a.set(
+        xscale="log",
+        yscale="log",
+        xlabel="βₙϑₙ = (‖∇f(Ŷ)‖ + Lϑₙ/2)·ϑₙ",
+        ylabel="f(Yₙ₊₁) − f(Ŷₙ₊₁)  (truncation increase)",
+        title=f"truncation cost vs bound, hL = {p['series_kappa']:g} (positive values)",
+    )
     a.legend(fontsize=7)
     for a in ax:
         a.grid(True, which="both", alpha=0.3)
-    fig.suptitle(f"Gradient flow of ½‖AY−B‖², n = {p['n']}, Euler sub-steps (DLRT): "
-                 "descent up to the truncation")
+    fig.suptitle(
+        f"Gradient flow of ½‖AY−B‖², n = {p['n']}, Euler sub-steps (DLRT): "
+        "descent up to the truncation"
+    )
     return savefig(fig, out, "descent")
 
 
@@ -277,14 +341,35 @@ def table(results: dict) -> str:
         for k in p["kappas"]:
             v = cfg[_key(m, th, k)]
             n_up = int(round((1 - v["frac_descent"]) * v["n_steps"]))
-            rows.append([_label(m, th), f"{k:g}", f"{v['frac_descent']:.3f} ({n_up})",
-                         f"{v['frac_strict']:.3f}", fmt(max(v["max_increase"], 0.0)),
-                         fmt(v["f_final"]), v["final_rank"],
-                         fmt(v.get("max_violation")), fmt(v.get("max_beta_theta"))])
-    head = (f"f=½‖AY−B‖², n={p['n']}, L={results['L']:.3f}, {p['K']} Euler-sub-step steps "
-            f"from rank {p['rank']}.  Published ({PUBLISHED['source']}): {PUBLISHED['claim']} "
-            "— a qualitative statement; no numbers to compare.\n\n")
+            rows.append(
+                [
+                    _label(m, th),
+                    f"{k:g}",
+                    f"{v['frac_descent']:.3f} ({n_up})",
+                    f"{v['frac_strict']:.3f}",
+                    fmt(max(v["max_increase"], 0.0)),
+                    fmt(v["f_final"]),
+                    v["final_rank"],
+                    fmt(v.get("max_violation")),
+                    fmt(v.get("max_beta_theta")),
+                ]
+            )
+    head = (
+        f"f=½‖AY−B‖², n={p['n']}, L={results['L']:.3f}, {p['K']} Euler-sub-step steps "
+        f"from rank {p['rank']}.  Published ({PUBLISHED['source']}): {PUBLISHED['claim']} "
+        "— a qualitative statement; no numbers to compare.\n\n"
+    )
     return head + markdown_table(
-        ["method", "hL", "descent frac with slack (# steps up)", "descent frac (strict)",
-         "max increase", "f final", "final rank", "max (f_{n+1} − bound)/max(f_n, f_0)",
-         "max β_nϑ_n"], rows)
+        [
+            "method",
+            "hL",
+            "descent frac with slack (# steps up)",
+            "descent frac (strict)",
+            "max increase",
+            "f final",
+            "final rank",
+            "max (f_{n+1} − bound)/max(f_n, f_0)",
+            "max β_nϑ_n",
+        ],
+        rows,
+    )

@@ -91,22 +91,44 @@ def params(quick: bool) -> dict:
     """Sizes and grids of the study (quick: N = 40, three step sizes, three σ_min)."""
     if quick:
         return {
-            "n": 40, "ranks": [4, 8, 16], "hs": [0.1, 0.05, 0.025], "T": 1.0,
-            "forms_h": ["linear"], "methods": list(METHODS), "seed": 0,
-            "robust": {"forms": ["explicit"], "rank": 8, "h": 0.02, "eps": 1e-6,
-                       "sigma_min": [1e-2, 1e-6, 1e-10], "methods": list(ROBUST_METHODS_QUICK)},
+            "n": 40,
+            "ranks": [4, 8, 16],
+            "hs": [0.1, 0.05, 0.025],
+            "T": 1.0,
+            "forms_h": ["linear"],
+            "methods": list(METHODS),
+            "seed": 0,
+            "robust": {
+                "forms": ["explicit"],
+                "rank": 8,
+                "h": 0.02,
+                "eps": 1e-6,
+                "sigma_min": [1e-2, 1e-6, 1e-10],
+                "methods": list(ROBUST_METHODS_QUICK),
+            },
         }
     return {
-        "n": 100, "ranks": [4, 8, 16], "hs": [0.1, 0.05, 0.02, 0.01, 0.005], "T": 1.0,
-        "forms_h": ["linear", "explicit"], "methods": list(METHODS), "seed": 0,
-        "robust": {"forms": ["explicit", "linear"], "rank": 8, "h": 0.01, "eps": 1e-6,
-                   "sigma_min": [1e-2, 1e-4, 1e-6, 1e-8, 1e-10, 1e-12],
-                   "methods": list(METHODS)},
+        "n": 100,
+        "ranks": [4, 8, 16],
+        "hs": [0.1, 0.05, 0.02, 0.01, 0.005],
+        "T": 1.0,
+        "forms_h": ["linear", "explicit"],
+        "methods": list(METHODS),
+        "seed": 0,
+        "robust": {
+            "forms": ["explicit", "linear"],
+            "rank": 8,
+            "h": 0.01,
+            "eps": 1e-6,
+            "sigma_min": [1e-2, 1e-4, 1e-6, 1e-8, 1e-10, 1e-12],
+            "methods": list(METHODS),
+        },
     }
 
 
-def final_error(P: KLWProblem, Y0: LowRank, T: float, h: float, method: str,
-                ref: np.ndarray) -> float:
+def final_error(
+    P: KLWProblem, Y0: LowRank, T: float, h: float, method: str, ref: np.ndarray
+) -> float:
     """‖Y(T) − A(T)‖_F, or ``inf`` when the method breaks down (NaN/inf, singular S)."""
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -165,8 +187,13 @@ def run(quick: bool = False, out: Path | None = None, progress: bool = True) -> 
         errs = []
         with Timer() as tm:
             for smin in rb["sigma_min"]:
-                P = make_problem(f, n, p["seed"], eps=rb["eps"],
-                                 singular_values=np.geomspace(1.0, smin, rb["rank"]))
+                P = make_problem(
+                    f,
+                    n,
+                    p["seed"],
+                    eps=rb["eps"],
+                    singular_values=np.geomspace(1.0, smin, rb["rank"]),
+                )
                 ref = np.asarray(P.exact(T))
                 errs.append(final_error(P, P.initial(rb["rank"]), T, rb["h"], m, ref))
         store.put(key, {"errors": errs, "seconds": tm.elapsed})
@@ -192,28 +219,43 @@ def check(results: dict) -> None:
     for r in p["ranks"]:
         e = np.asarray(cfg[f"h/{f}/r{r}/ksl"]["errors"])
         b = results["best"][f][str(r)]
-        assert_true(bool(np.all(np.abs(e / b - 1) <= 0.10)),
-                    f"KSL r={r} should sit on the best-approximation error {b:.3e}, got {e}")
+        assert_true(
+            bool(np.all(np.abs(e / b - 1) <= 0.10)),
+            f"KSL r={r} should sit on the best-approximation error {b:.3e}, got {e}",
+        )
     assert_slope(p["hs"], cfg[f"h/{f}/r16/bug"]["errors"], 1.0, 0.25, "BUG r=16 (KLW)")
     rb = p["robust"]
     for g in rb["forms"]:
         for m in ("ksl", "bug", "rabug"):
             e = np.asarray(cfg[f"robust/{g}/{m}"]["errors"])
-            assert_true(bool(np.all(np.isfinite(e))) and e.max() / e.min() <= 3.0,
-                        f"{m} ({g}) should be robust to σ_min → 0, errors {e}")
+            assert_true(
+                bool(np.all(np.isfinite(e))) and e.max() / e.min() <= 3.0,
+                f"{m} ({g}) should be robust to σ_min → 0, errors {e}",
+            )
         d = cfg[f"robust/{g}/direct"]["errors"][-1]
         k = cfg[f"robust/{g}/ksl"]["errors"][-1]
-        assert_true(not np.isfinite(d) or d >= 100 * k,
-                    f"direct ({g}) should break down at σ_min={rb['sigma_min'][-1]:g}: "
-                    f"error {d:.3e} vs KSL {k:.3e}")
+        assert_true(
+            not np.isfinite(d) or d >= 100 * k,
+            f"direct ({g}) should break down at σ_min={rb['sigma_min'][-1]:g}: "
+            f"error {d:.3e} vs KSL {k:.3e}",
+        )
 
 
 _STYLE = {
-    "ksl": ("C0", "o"), "strang": ("C1", "s"), "bug": ("C2", "^"), "rabug": ("C3", "v"),
-    "parallel": ("C4", "D"), "midpoint": ("C5", "P"), "direct": ("k", "x"),
+    "ksl": ("C0", "o"),
+    "strang": ("C1", "s"),
+    "bug": ("C2", "^"),
+    "rabug": ("C3", "v"),
+    "parallel": ("C4", "D"),
+    "midpoint": ("C5", "P"),
+    "direct": ("k", "x"),
 }
-_LABEL = {"rabug": "rabug (fixed r)", "parallel": "parallel (fixed r)",
-          "midpoint": "midpoint (fixed r)", "direct": "direct (factor ODEs)"}
+_LABEL = {
+    "rabug": "rabug (fixed r)",
+    "parallel": "parallel (fixed r)",
+    "midpoint": "midpoint (fixed r)",
+    "direct": "direct (factor ODEs)",
+}
 
 
 #: errors above this (‖A(1)‖_F ≈ 1.6) are drawn as breakdown markers; the JSON keeps the values
@@ -226,8 +268,15 @@ def _plot_line(ax: Any, x: Any, y: Any, top: float, method: str) -> None:
     ok = np.isfinite(y) & (y < BLOWUP)
     ax.plot(x[ok], y[ok], color=c, marker=mk, ms=4, lw=1.2, label=_LABEL.get(method, method))
     if (~ok).any():
-        ax.plot(x[~ok], np.full((~ok).sum(), top), ls="none", color=c, marker="X", ms=9,
-                label=f"{method}: NaN/inf or > {BLOWUP:g}")
+        ax.plot(
+            x[~ok],
+            np.full((~ok).sum(), top),
+            ls="none",
+            color=c,
+            marker="X",
+            ms=9,
+            label=f"{method}: NaN/inf or > {BLOWUP:g}",
+        )
 
 
 def plot(results: dict, out: Path) -> list[Path]:
@@ -240,9 +289,13 @@ def plot(results: dict, out: Path) -> list[Path]:
     p, cfg = results["meta"], results["configs"]
     hs = np.asarray(p["hs"])
     forms = p["forms_h"]
-    fig, axes = plt.subplots(len(forms), len(p["ranks"]), figsize=(4.2 * len(p["ranks"]),
-                             3.6 * len(forms)), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        len(forms),
+        len(p["ranks"]),
+        figsize=(4.2 * len(p["ranks"]), 3.6 * len(forms)),
+        squeeze=False,
+        layout="constrained",
+    )
     for i, f in enumerate(forms):
         for j, r in enumerate(p["ranks"]):
             ax = axes[i, j]
@@ -255,9 +308,13 @@ def plot(results: dict, out: Path) -> list[Path]:
             e_bug = cfg[f"h/{f}/r{r}/bug"]["errors"][0]
             slope_guide(ax, hs, e_bug * 1.5, 1, "slope 1")
             slope_guide(ax, hs, e_bug * 0.3, 2, "slope 2", ls="-.")
-            ax.set(xscale="log", yscale="log", xlabel="step size h",
-                   ylabel=r"$\|Y_n - A(1)\|_F$",
-                   title=f"{'F(Y)=W₁Y+Y+YW₂ᵀ' if f == 'linear' else 'F=Ȧ(t)'}, r = {r}")
+            ax.set(
+                xscale="log",
+                yscale="log",
+                xlabel="step size h",
+                ylabel=r"$\|Y_n - A(1)\|_F$",
+                title=f"{'F(Y)=W₁Y+Y+YW₂ᵀ' if f == 'linear' else 'F=Ȧ(t)'}, r = {r}",
+            )
             ax.grid(True, which="both", alpha=0.3)
     handles, labels = axes[-1, -1].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=8, loc="outside right center")
@@ -266,18 +323,27 @@ def plot(results: dict, out: Path) -> list[Path]:
 
     rb = p["robust"]
     s = np.asarray(rb["sigma_min"])
-    fig, axes = plt.subplots(1, len(rb["forms"]), figsize=(5.2 * len(rb["forms"]), 4),
-                             squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        1,
+        len(rb["forms"]),
+        figsize=(5.2 * len(rb["forms"]), 4),
+        squeeze=False,
+        layout="constrained",
+    )
     for j, f in enumerate(rb["forms"]):
         ax = axes[0, j]
         vals = [v for m in rb["methods"] for v in cfg[f"robust/{f}/{m}"]["errors"]]
         top = 10 * max(v for v in vals if np.isfinite(v) and v < BLOWUP)
         for m in rb["methods"]:
             _plot_line(ax, s, cfg[f"robust/{f}/{m}"]["errors"], top, m)
-        ax.set(xscale="log", yscale="log", xlabel=r"$\sigma_{\min}$ of D (r-th singular value)",
-               ylabel=r"$\|Y_n - A(1)\|_F$",
-               title=f"{'F(Y)=W₁Y+Y+YW₂ᵀ' if f == 'linear' else 'F=Ȧ(t)'}: r = {rb['rank']}, "
-                     f"h = {rb['h']}, ε = {rb['eps']:g}")
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel=r"$\sigma_{\min}$ of D (r-th singular value)",
+            ylabel=r"$\|Y_n - A(1)\|_F$",
+            title=f"{'F(Y)=W₁Y+Y+YW₂ᵀ' if f == 'linear' else 'F=Ȧ(t)'}: r = {rb['rank']}, "
+            f"h = {rb['h']}, ε = {rb['eps']:g}",
+        )
         ax.invert_xaxis()
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
@@ -293,16 +359,29 @@ def table(results: dict) -> str:
     rows = []
     for r in p["ranks"]:
         e = cfg[f"h/{f}/r{r}/ksl"]["errors"]
-        rows.append([f"KSL r={r}, all h", f"{fmt(min(e))} … {fmt(max(e))}",
-                     fmt(PUBLISHED["ksl"].get(r)),
-                     f"best approx. {fmt(results['best'][f][str(r)])}"])
+        rows.append(
+            [
+                f"KSL r={r}, all h",
+                f"{fmt(min(e))} … {fmt(max(e))}",
+                fmt(PUBLISHED["ksl"].get(r)),
+                f"best approx. {fmt(results['best'][f][str(r)])}",
+            ]
+        )
     e16 = cfg[f"h/{f}/r16/bug"]["errors"]
     for h in (0.1, 0.005):
         ours = e16[hs.index(h)] if h in hs else None
-        rows.append([f"BUG r=16, h={h}", fmt(ours), fmt(PUBLISHED["bug_r16"][h]),
-                     f"slope {results['slopes'][f'h/{f}/r16/bug']:.2f}"])
-    head = (f"KLW, N={p['n']}, ‖W₁‖₂=‖W₂‖₂=1, F(Y)=W₁Y+Y+YW₂ᵀ, error ‖Y(1)−A(1)‖_F.  "
-            f"Published: {PUBLISHED['source']}.\n\n")
+        rows.append(
+            [
+                f"BUG r=16, h={h}",
+                fmt(ours),
+                fmt(PUBLISHED["bug_r16"][h]),
+                f"slope {results['slopes'][f'h/{f}/r16/bug']:.2f}",
+            ]
+        )
+    head = (
+        f"KLW, N={p['n']}, ‖W₁‖₂=‖W₂‖₂=1, F(Y)=W₁Y+Y+YW₂ᵀ, error ‖Y(1)−A(1)‖_F.  "
+        f"Published: {PUBLISHED['source']}.\n\n"
+    )
     t1 = markdown_table(["quantity", "ours", "published", "note"], rows)
     # all methods, all forms, at the smallest and largest h
     rows2 = []
@@ -312,13 +391,20 @@ def table(results: dict) -> str:
                 e = cfg[f"h/{g}/r{r}/{m}"]["errors"]
                 slope = results["slopes"][f"h/{g}/r{r}/{m}"]
                 rows2.append([g, r, m, fmt(e[0]), fmt(e[-1]), f"{slope:.2f}"])
-    t2 = markdown_table(["form", "r", "method", f"err h={hs[0]}", f"err h={hs[-1]}", "slope"],
-                        rows2)
+    t2 = markdown_table(
+        ["form", "r", "method", f"err h={hs[0]}", f"err h={hs[-1]}", "slope"], rows2
+    )
     rb = p["robust"]
     rows3 = []
     for g in rb["forms"]:
         for m in rb["methods"]:
             rows3.append([g, m] + [fmt(v) for v in cfg[f"robust/{g}/{m}"]["errors"]])
     t3 = markdown_table(["form", "method"] + [f"σ_min={s:g}" for s in rb["sigma_min"]], rows3)
-    return (head + t1 + "\n\nAll methods:\n\n" + t2
-            + f"\n\nRobustness (r={rb['rank']}, h={rb['h']}, ε={rb['eps']:g}):\n\n" + t3)
+    return (
+        head
+        + t1
+        + "\n\nAll methods:\n\n"
+        + t2
+        + f"\n\nRobustness (r={rb['rank']}, h={rb['h']}, ε={rb['eps']:g}):\n\n"
+        + t3
+    )

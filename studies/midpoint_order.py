@@ -59,9 +59,9 @@ NAME = "midpoint_order"
 #: Section 6.1)"): the set-up and a slope-2 guide; no numerical values are recorded.
 PUBLISHED = {
     "source": "REFERENCE.md §Classical DLRA experiments (Kusch 2024, Sec. 6.1; "
-              "Ceruti–Einkemmer–Kusch–Lubich, BIT 2024, arXiv:2402.08607)",
+    "Ceruti–Einkemmer–Kusch–Lubich, BIT 2024, arXiv:2402.08607)",
     "setup": "N=500, T=0.5, h=T·10^linspace(0.1,−2.5,10), r=10/15/20, relative error "
-             "vs tight reference",
+    "vs tight reference",
     "order": 2,
 }
 
@@ -72,21 +72,42 @@ SUBSTEPS = {"rk4": 1, "rk4x10": 10}
 def params(quick: bool, method: str = "midpoint") -> dict:
     """Sizes and grids (quick: N = 100, r = 20, four step sizes, accurate sub-steps)."""
     grid = 0.5 * 10 ** np.linspace(0.1, -2.5, 10)
-    base = {"T": 0.5, "seed": 0, "variant": "cekl2024", "method": method,
-            "methods": [method] + (["bug"] if method != "bug" else []),
-            "check_substep": "rk4x10"}
+    base = {
+        "T": 0.5,
+        "seed": 0,
+        "variant": "cekl2024",
+        "method": method,
+        "methods": [method] + (["bug"] if method != "bug" else []),
+        "check_substep": "rk4x10",
+    }
     if quick:
-        return {**base, "N": 100, "ranks": [20], "substeps": ["rk4x10"],
-                "h_nominal": grid[1:5].tolist()}
-    return {**base, "N": 500, "ranks": [10, 15, 20], "substeps": ["rk4", "rk4x10"],
-            "h_nominal": grid.tolist()}
+        return {
+            **base,
+            "N": 100,
+            "ranks": [20],
+            "substeps": ["rk4x10"],
+            "h_nominal": grid[1:5].tolist(),
+        }
+    return {
+        **base,
+        "N": 500,
+        "ranks": [10, 15, 20],
+        "substeps": ["rk4", "rk4x10"],
+        "h_nominal": grid.tolist(),
+    }
 
 
 def reference(P: SchrodingerProblem, T: float, Y0: np.ndarray) -> np.ndarray:
     """Y(T) by DOP853 (rtol 1e-12, atol 1e-14) with the matrix-free F (O(N²) per evaluation)."""
     N = P.N
-    sol = solve_ivp(lambda t, y: P.dense(t, y.reshape(N, N)).ravel(), (0.0, T),
-                    np.asarray(Y0, complex).ravel(), method="DOP853", rtol=1e-12, atol=1e-14)
+    sol = solve_ivp(
+        lambda t, y: P.dense(t, y.reshape(N, N)).ravel(),
+        (0.0, T),
+        np.asarray(Y0, complex).ravel(),
+        method="DOP853",
+        rtol=1e-12,
+        atol=1e-14,
+    )
     if not sol.success:
         raise RuntimeError(f"reference solver failed: {sol.message}")
     return sol.y[:, -1].reshape(N, N)
@@ -116,8 +137,9 @@ def pre_plateau(hs: list[float], errors: list[float], T: float) -> list[int]:
     return keep
 
 
-def run(quick: bool = False, out: Path | None = None, progress: bool = True,
-        method: str = "midpoint") -> dict:
+def run(
+    quick: bool = False, out: Path | None = None, progress: bool = True, method: str = "midpoint"
+) -> dict:
     """Relative error vs h of ``method`` (and BUG for comparison) for r = 10, 15, 20.
 
     Parameters
@@ -168,8 +190,9 @@ def run(quick: bool = False, out: Path | None = None, progress: bool = True,
         refcheck = float(np.linalg.norm(ref - R2) / np.linalg.norm(R2))
     cfg = store.data["configs"]
     fits = {k: pre_plateau(hs, v["errors"], T) for k, v in cfg.items()}
-    slopes = {k: fit_slope([hs[i] for i in fits[k]], [cfg[k]["errors"][i] for i in fits[k]])
-              for k in cfg}
+    slopes = {
+        k: fit_slope([hs[i] for i in fits[k]], [cfg[k]["errors"][i] for i in fits[k]]) for k in cfg
+    }
     extra = {"hs": hs, "n_steps": n_steps, "fit_points": fits, "slopes": slopes}
     if refcheck is not None:
         extra["reference_check"] = refcheck
@@ -205,12 +228,13 @@ def check(results: dict, min_order: float = 1.7, max_order: float = 3.3) -> None
             f"h={[round(results['hs'][i], 5) for i in pts]}, "
             f"errors={[f'{errs[i]:.2e}' for i in pts]}",
         )
-    assert_true(checked > 0, f"no rank has two points before the plateau: "
-                f"{results['fit_points']}")
+    assert_true(checked > 0, f"no rank has two points before the plateau: {results['fit_points']}")
     if "reference_check" in results:
-        assert_true(results["reference_check"] < 1e-10,
-                    f"matrix-free reference differs from SchrodingerProblem.reference by "
-                    f"{results['reference_check']:.2e}")
+        assert_true(
+            results["reference_check"] < 1e-10,
+            f"matrix-free reference differs from SchrodingerProblem.reference by "
+            f"{results['reference_check']:.2e}",
+        )
 
 
 def plot(results: dict, out: Path) -> list[Path]:
@@ -222,8 +246,14 @@ def plot(results: dict, out: Path) -> list[Path]:
 
     p, cfg = results["meta"], results["configs"]
     hs = np.asarray(results["hs"])
-    fig, axes = plt.subplots(1, len(p["ranks"]), figsize=(4.4 * len(p["ranks"]) + 0.5, 4.0),
-                             layout="constrained", sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1,
+        len(p["ranks"]),
+        figsize=(4.4 * len(p["ranks"]) + 0.5, 4.0),
+        layout="constrained",
+        sharey=True,
+        squeeze=False,
+    )
     color = {"midpoint": "C3", "bug": "C2"}
     for ax, r in zip(axes[0], p["ranks"], strict=True):
         for m in p["methods"]:
@@ -233,23 +263,32 @@ def plot(results: dict, out: Path) -> list[Path]:
                 ls, mk = ("-", "o") if s == "rk4x10" else ("--", "s")
                 sl = results["slopes"][key]
                 sl = f"slope {sl:.2f}" if np.isfinite(sl) else "on the plateau: no slope"
-                ax.plot(hs, e, color=color.get(m, "C0"), ls=ls, marker=mk, ms=4,
-                        label=f"{m}, {s} ({sl})")
+                ax.plot(
+                    hs,
+                    e,
+                    color=color.get(m, "C0"),
+                    ls=ls,
+                    marker=mk,
+                    ms=4,
+                    label=f"{m}, {s} ({sl})",
+                )
                 pts = results["fit_points"][key]
                 ax.plot(hs[pts], e[pts], ls="none", marker="o", mfc="none", mec="k", ms=9)
         key = f"{p['method']}/{p['check_substep']}/r{r}"
         pts = results["fit_points"][key]
         if len(pts) >= 2:
             anchor = cfg[key]["errors"][pts[0]]
-            slope_guide(ax, hs[pts[0]:], anchor * 2, 2, "slope 2")
-            slope_guide(ax, hs[pts[0]:], anchor * 8, 1, "slope 1", ls="-.")
+            slope_guide(ax, hs[pts[0] :], anchor * 2, 2, "slope 2")
+            slope_guide(ax, hs[pts[0] :], anchor * 8, 1, "slope 1", ls="-.")
         ax.set(xscale="log", yscale="log", xlabel="step size h = T/n", title=f"r = {r}")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=6.5, loc="lower right")
     axes[0, 0].set_ylabel(r"$\|Y_n - Y_{ref}(T)\|_F / \|Y_{ref}(T)\|_F$")
-    fig.suptitle(f"Midpoint BUG order, Schrödinger (cekl2024), N = {p['N']}, T = {p['T']}; "
-                 "rk4 = one RK4 step per sub-step, rk4x10 = ten (black circles: fitted points)",
-                 fontsize=10)
+    fig.suptitle(
+        f"Midpoint BUG order, Schrödinger (cekl2024), N = {p['N']}, T = {p['T']}; "
+        "rk4 = one RK4 step per sub-step, rk4x10 = ten (black circles: fitted points)",
+        fontsize=10,
+    )
     return savefig(fig, out, "midpoint_order")
 
 
@@ -265,17 +304,41 @@ def table(results: dict) -> str:
                 e = cfg[key]["errors"]
                 pts = results["fit_points"][key]
                 sl = results["slopes"][key]
-                rows.append([m, s, r, f"{sl:.2f}" if np.isfinite(sl) else "— (plateau)",
-                             str(PUBLISHED["order"] if m == "midpoint" else 1),
-                             f"{hs[pts[0]]:.3g}–{hs[pts[-1]]:.3g}" if len(pts) >= 2 else "—",
-                             fmt(e[0]), fmt(min(e)), fmt(e[-1])])
-    head = (f"Schrödinger cekl2024, N={p['N']}, T={p['T']}, relative error.  Published "
-            f"({PUBLISHED['source']}): {PUBLISHED['setup']}; midpoint BUG second order "
-            "(slope-2 guide).  No numerical values are recorded in REFERENCE.md.\n\n")
-    tab = markdown_table(["method", "sub-step", "r", "fitted order (pre-plateau)",
-                          "published order", "fit range h", f"error h={hs[0]:.3g}",
-                          "smallest error (plateau)", f"error h={hs[-1]:.3g}"], rows)
+                rows.append(
+                    [
+                        m,
+                        s,
+                        r,
+                        f"{sl:.2f}" if np.isfinite(sl) else "— (plateau)",
+                        str(PUBLISHED["order"] if m == "midpoint" else 1),
+                        f"{hs[pts[0]]:.3g}–{hs[pts[-1]]:.3g}" if len(pts) >= 2 else "—",
+                        fmt(e[0]),
+                        fmt(min(e)),
+                        fmt(e[-1]),
+                    ]
+                )
+    head = (
+        f"Schrödinger cekl2024, N={p['N']}, T={p['T']}, relative error.  Published "
+        f"({PUBLISHED['source']}): {PUBLISHED['setup']}; midpoint BUG second order "
+        "(slope-2 guide).  No numerical values are recorded in REFERENCE.md.\n\n"
+    )
+    tab = markdown_table(
+        [
+            "method",
+            "sub-step",
+            "r",
+            "fitted order (pre-plateau)",
+            "published order",
+            "fit range h",
+            f"error h={hs[0]:.3g}",
+            "smallest error (plateau)",
+            f"error h={hs[-1]:.3g}",
+        ],
+        rows,
+    )
     if "reference_check" in results:
-        tab += (f"\n\nMatrix-free reference vs SchrodingerProblem.reference: relative "
-                f"difference {results['reference_check']:.1e}.")
+        tab += (
+            f"\n\nMatrix-free reference vs SchrodingerProblem.reference: relative "
+            f"difference {results['reference_check']:.1e}."
+        )
     return head + tab

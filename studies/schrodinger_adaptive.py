@@ -45,28 +45,37 @@ NAME = "schrodinger_adaptive"
 PUBLISHED = {
     "source": "REFERENCE.md §Classical DLRA experiments (Ceruti–Kusch–Lubich 2022)",
     "setup": "N=100, T=1, ranks 4/8/12, h 1e-1…1e-3, RK4 sub-steps, adaptive tol 1e-6 "
-             "(ℓ¹ tail), rank cap 30",
+    "(ℓ¹ tail), rank cap 30",
     "claims": "first-order error curves (slope-1 guide) down to a rank-dependent plateau; "
-              "adaptive rank follows the solution; norm and energy nearly conserved by "
-              "the rank-adaptive method",
+    "adaptive rank follows the solution; norm and energy nearly conserved by "
+    "the rank-adaptive method",
 }
 
 
 def params(quick: bool) -> dict:
     """Sizes and grids (quick: N = 32, four step sizes)."""
-    base = {"T": 1.0, "ranks": [4, 8, 12], "atol": 1e-6, "max_rank": 30, "seed": 0,
-            "variant": "ckl2022"}
+    base = {
+        "T": 1.0,
+        "ranks": [4, 8, 12],
+        "atol": 1e-6,
+        "max_rank": 30,
+        "seed": 0,
+        "variant": "ckl2022",
+    }
     if quick:
         return {**base, "N": 32, "hs": [0.1, 0.05, 0.02, 0.01], "h_series": 0.02}
-    return {**base, "N": 100, "hs": [0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001],
-            "h_series": 0.01}
+    return {**base, "N": 100, "hs": [0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001], "h_series": 0.01}
 
 
 def _configs(p: dict) -> list[tuple[str, dict]]:
     cfgs = [(f"bug/r{r}", {"method": "bug", "rank": r}) for r in p["ranks"]]
     for norm in ("fro", "nuc"):
-        cfgs.append((f"rabug/{norm}", {"method": "rabug", "atol": p["atol"],
-                                        "max_rank": p["max_rank"], "norm": norm}))
+        cfgs.append(
+            (
+                f"rabug/{norm}",
+                {"method": "rabug", "atol": p["atol"], "max_rank": p["max_rank"], "norm": norm},
+            )
+        )
     return cfgs
 
 
@@ -75,8 +84,12 @@ def _series(P: SchrodingerProblem, sol: Any, every: int = 1) -> dict:
     ys = sol.y[::every]
     norms = np.array([Y.norm() for Y in ys])
     energy = np.array([P.energy(Y) for Y in ys])
-    return {"t": t, "rank": np.asarray(sol.ranks)[::every],
-            "norm_drift": np.abs(norms - norms[0]), "energy_drift": np.abs(energy - energy[0])}
+    return {
+        "t": t,
+        "rank": np.asarray(sol.ranks)[::every],
+        "norm_drift": np.abs(norms - norms[0]),
+        "energy_drift": np.abs(energy - energy[0]),
+    }
 
 
 def run(quick: bool = False, out: Path | None = None, progress: bool = True) -> dict:
@@ -111,8 +124,7 @@ def run(quick: bool = False, out: Path | None = None, progress: bool = True) -> 
             Y0 = P.initial(p["seed"], rank=c["rank"])
             kw: dict[str, Any] = {}
         else:
-            Y0 = Y0full.truncate(Truncation(atol=c["atol"], max_rank=c["max_rank"],
-                                            norm=c["norm"]))
+            Y0 = Y0full.truncate(Truncation(atol=c["atol"], max_rank=c["max_rank"], norm=c["norm"]))
             kw = {"atol": c["atol"], "max_rank": c["max_rank"], "norm": c["norm"]}
         errs, ranks, series = [], [], None
         with Timer() as tm:
@@ -122,8 +134,16 @@ def run(quick: bool = False, out: Path | None = None, progress: bool = True) -> 
                 ranks.append(int(np.max(sol.ranks)))
                 if np.isclose(h, p["h_series"]):
                     series = _series(P, sol)
-        store.put(key, {"errors": errs, "max_ranks": ranks, "series": series,
-                        "initial_rank": Y0.rank, "seconds": tm.elapsed})
+        store.put(
+            key,
+            {
+                "errors": errs,
+                "max_ranks": ranks,
+                "series": series,
+                "initial_rank": Y0.rank,
+                "seconds": tm.elapsed,
+            },
+        )
     cfg = store.data["configs"]
     slopes = {k: fit_slope(p["hs"], v["errors"]) for k, v in cfg.items()}
     results = store.finish(slopes=slopes)
@@ -146,24 +166,37 @@ def check(results: dict) -> None:
     p, cfg = results["meta"], results["configs"]
     assert_slope(p["hs"], cfg["bug/r12"]["errors"], 1.0, 0.3, "BUG r=12 (Schrödinger)")
     last = [cfg[f"bug/r{r}"]["errors"][-1] for r in p["ranks"]]
-    assert_true(all(a > b for a, b in zip(last, last[1:], strict=False)),
-                f"fixed-rank errors at h={p['hs'][-1]} should decrease with the rank: {last}")
+    assert_true(
+        all(a > b for a, b in zip(last, last[1:], strict=False)),
+        f"fixed-rank errors at h={p['hs'][-1]} should decrease with the rank: {last}",
+    )
     ra = cfg["rabug/fro"]
-    assert_true(max(ra["max_ranks"]) <= p["max_rank"],
-                f"rank cap {p['max_rank']} violated: {ra['max_ranks']}")
+    assert_true(
+        max(ra["max_ranks"]) <= p["max_rank"],
+        f"rank cap {p['max_rank']} violated: {ra['max_ranks']}",
+    )
     best, best12 = min(ra["errors"]), min(cfg["bug/r12"]["errors"])
-    assert_true(best <= best12 / 5,
-                f"rank-adaptive BUG (best error {best:.2e}) should beat fixed rank 12 "
-                f"(best {best12:.2e}) by a factor 5")
+    assert_true(
+        best <= best12 / 5,
+        f"rank-adaptive BUG (best error {best:.2e}) should beat fixed rank 12 "
+        f"(best {best12:.2e}) by a factor 5",
+    )
     for q in ("norm_drift", "energy_drift"):
         a = max(ra["series"][q])
         b = max(cfg["bug/r12"]["series"][q])
-        assert_true(a <= 1e-5 and a <= b / 10,
-                    f"{q}: rank-adaptive {a:.2e} should be ≤ 1e-5 and ≤ BUG r=12 ({b:.2e})/10")
+        assert_true(
+            a <= 1e-5 and a <= b / 10,
+            f"{q}: rank-adaptive {a:.2e} should be ≤ 1e-5 and ≤ BUG r=12 ({b:.2e})/10",
+        )
 
 
-_STYLE = {"bug/r4": ("C0", "o"), "bug/r8": ("C1", "s"), "bug/r12": ("C2", "^"),
-          "rabug/fro": ("C3", "v"), "rabug/nuc": ("C4", "D")}
+_STYLE = {
+    "bug/r4": ("C0", "o"),
+    "bug/r8": ("C1", "s"),
+    "bug/r12": ("C2", "^"),
+    "rabug/fro": ("C3", "v"),
+    "rabug/nuc": ("C4", "D"),
+}
 
 
 def _label(key: str, p: dict) -> str:
@@ -189,14 +222,23 @@ def plot(results: dict, out: Path) -> list[Path]:
     e0 = cfg["bug/r12"]["errors"][0]
     slope_guide(a, hs, 1.5 * e0, 1, "slope 1")
     slope_guide(a, hs, 0.05 * e0, 2, "slope 2", ls="-.")
-    a.set(xscale="log", yscale="log", xlabel="step size h", ylabel=r"$\|Y_n - Y_{ref}(1)\|_F$",
-          title="error at T = 1")
+    a.set(
+        xscale="log",
+        yscale="log",
+        xlabel="step size h",
+        ylabel=r"$\|Y_n - Y_{ref}(1)\|_F$",
+        title="error at T = 1",
+    )
     a.grid(True, which="both", alpha=0.3)
     a.legend(fontsize=7)
-    titles = {"rank": "rank over time", "norm_drift": r"norm drift $|\,\|Y_n\|_F-\|Y_0\|_F|$",
-              "energy_drift": r"energy drift $|E(Y_n)-E(Y_0)|$"}
-    for a, q in zip((ax[0, 1], ax[1, 0], ax[1, 1]), ("rank", "norm_drift", "energy_drift"),
-                    strict=True):
+    titles = {
+        "rank": "rank over time",
+        "norm_drift": r"norm drift $|\,\|Y_n\|_F-\|Y_0\|_F|$",
+        "energy_drift": r"energy drift $|E(Y_n)-E(Y_0)|$",
+    }
+    for a, q in zip(
+        (ax[0, 1], ax[1, 0], ax[1, 1]), ("rank", "norm_drift", "energy_drift"), strict=True
+    ):
         for key, (c, _) in _STYLE.items():
             s = cfg[key]["series"]
             if q == "rank":
@@ -209,8 +251,9 @@ def plot(results: dict, out: Path) -> list[Path]:
             a.set_yscale("log")
         a.grid(True, alpha=0.3)
     ax[0, 1].legend(fontsize=7)
-    fig.suptitle(f"Discrete Schrödinger (Ceruti–Kusch–Lubich 2022), N = {p['N']}, "
-                 f"complex, RK4 sub-steps")
+    fig.suptitle(
+        f"Discrete Schrödinger (Ceruti–Kusch–Lubich 2022), N = {p['N']}, complex, RK4 sub-steps"
+    )
     return savefig(fig, out, "schrodinger_adaptive")
 
 
@@ -221,16 +264,32 @@ def table(results: dict) -> str:
     for key in _STYLE:
         v = cfg[key]
         s = v["series"]
-        rows.append([_label(key, p), fmt(v["errors"][0]), fmt(v["errors"][-1]),
-                     f"{results['slopes'][key]:.2f}",
-                     f"{min(v['max_ranks'])}–{max(v['max_ranks'])}",
-                     fmt(max(s["norm_drift"])), fmt(max(s["energy_drift"]))])
-    head = (f"Schrödinger (ckl2022), N={p['N']}, T={p['T']}, error ‖Y_n−Y_ref(1)‖_F.  "
-            f"Published ({PUBLISHED['source']}): {PUBLISHED['setup']}; {PUBLISHED['claims']}. "
-            "REFERENCE.md gives no numerical values for this figure, so only the qualitative "
-            "picture can be compared.\n\n")
+        rows.append(
+            [
+                _label(key, p),
+                fmt(v["errors"][0]),
+                fmt(v["errors"][-1]),
+                f"{results['slopes'][key]:.2f}",
+                f"{min(v['max_ranks'])}–{max(v['max_ranks'])}",
+                fmt(max(s["norm_drift"])),
+                fmt(max(s["energy_drift"])),
+            ]
+        )
+    head = (
+        f"Schrödinger (ckl2022), N={p['N']}, T={p['T']}, error ‖Y_n−Y_ref(1)‖_F.  "
+        f"Published ({PUBLISHED['source']}): {PUBLISHED['setup']}; {PUBLISHED['claims']}. "
+        "REFERENCE.md gives no numerical values for this figure, so only the qualitative "
+        "picture can be compared.\n\n"
+    )
     return head + markdown_table(
-        ["method", f"err h={p['hs'][0]}", f"err h={p['hs'][-1]}", "slope (all h)",
-         "max rank over h", f"max norm drift (h={p['h_series']})",
-         f"max energy drift (h={p['h_series']})"], rows)
-
+        [
+            "method",
+            f"err h={p['hs'][0]}",
+            f"err h={p['hs'][-1]}",
+            "slope (all h)",
+            "max rank over h",
+            f"max norm drift (h={p['h_series']})",
+            f"max energy drift (h={p['h_series']})",
+        ],
+        rows,
+    )
