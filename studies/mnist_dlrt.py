@@ -346,25 +346,53 @@ def _runs(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def plot(results: dict[str, Any], out: str | Path) -> None:
-    """Accuracy vs evaluation compression, ours and the paper's."""
+    """Accuracy vs evaluation compression: our τ grids and runs beside the paper's tables."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     out = Path(out)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, r in _runs(results).items():
-        ax.plot(r["compression_eval"], 100 * r["test_accuracy"], "o", color="C0")
-        ax.annotate(name, (r["compression_eval"], 100 * r["test_accuracy"]), fontsize=7)
-        if name in PUBLISHED:
-            p = PUBLISHED[name]
-            ax.plot(p["compression_eval"], p["test_accuracy"], "s", color="C1", mfc="none")
-    ax.plot([], [], "o", color="C0", label="lowrank_ode")
-    ax.plot([], [], "s", color="C1", mfc="none", label="Schotthöfer et al. 2022")
+    runs = _runs(results)
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for w, tab, c in (("500", PAPER_500, "C0"), ("784", PAPER_784, "C2")):
+        grid = sorted(
+            (float(k.split("tau")[1]), r)
+            for k, r in runs.items()
+            if k.startswith(f"mlp{w}_prod_tau")
+        )
+        if grid:
+            ax.plot(
+                [r["compression_eval"] for _, r in grid],
+                [100 * r["test_accuracy"] for _, r in grid],
+                "o-",
+                color=c,
+                label=f"ours, w = {w} (τ grid)",
+            )
+            for t, r in grid:
+                ax.annotate(f"{t:g}", (r["compression_eval"], 100 * r["test_accuracy"]), fontsize=7)
+        pts = sorted(tab.items())
+        ax.plot(
+            [p[1] for _, p in pts],
+            [p[0] for _, p in pts],
+            "s--",
+            color=c,
+            mfc="none",
+            label=f"paper, w = {w}",
+        )
+    svd = [r for k, r in runs.items() if k.startswith("mlp500_tau")]
+    if svd:
+        ax.plot(
+            [r["compression_eval"] for r in svd],
+            [100 * r["test_accuracy"] for r in svd],
+            "x",
+            color="C1",
+            label="ours, w = 500, SVD start",
+        )
     ax.set_xlabel("evaluation compression rate (%)")
     ax.set_ylabel("test accuracy (%)")
-    ax.legend()
+    ax.set_title("MNIST MLP 784-w×4-10, rank-adaptive DLRT")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     savefig(fig, Path(out), "mnist_dlrt")
 
