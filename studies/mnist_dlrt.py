@@ -84,7 +84,7 @@ for _w, _tab in (("500", PAPER_500), ("784", PAPER_784)):
 
 W784 = (784, 784, 784, 784, 784, 10)
 TAU_GRID = (0.11, 0.17, 0.05, 0.03, 0.07, 0.09, 0.13, 0.15)  # most important first
-TAU_GRID_784 = (0.09, 0.17, 0.05, 0.03, 0.13)
+TAU_GRID_784 = (0.09, 0.17, 0.05, 0.03, 0.13, 0.11, 0.07, 0.15)
 LENET_TAUS = (0.11, 0.2)
 PAPER_LENET = {  # τ → (test %, ranks, true c.r. eval %); the paper's 5-run means
     0.11: (98.21, [10, 20, 48], 81.7),
