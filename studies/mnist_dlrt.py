@@ -31,6 +31,7 @@ _P13 = {"test_accuracy": 97.50, "compression_eval": 89.22, "ranks": [20, 31, 32,
 _P17 = {"test_accuracy": 96.90, "compression_eval": 92.44, "ranks": [13, 21, 24, 20]}
 PUBLISHED = {  # the paper's runs are adaptive training followed by fine-tuning (their Table 1)
     "mlp500_dense": {"test_accuracy": 98.54, "compression_eval": 0.0},
+    "mlp500_dense_e25": {"test_accuracy": 98.54, "compression_eval": 0.0},
     "mlp500_tau0.05": {
         "test_accuracy": 98.56,
         "compression_eval": 61.55,
@@ -148,6 +149,8 @@ def configs(quick: bool, epochs: int | None = None) -> dict[str, TrainConfig]:
             **MLP, method="dlrt-adaptive", tau=0.21, rank=150, epochs=e, finetune_epochs=5
         ),
         "mlp784_dense": TrainConfig(**MLP, widths=W784, method="dense", epochs=e),
+        # the dense baseline trained as long as the τ grid (20 + 5 epochs)
+        "mlp500_dense_e25": TrainConfig(**MLP, method="dense", epochs=2 * e + 5),
         "mlp784_tau0.11_ft": TrainConfig(
             **MLP,
             widths=W784,
