@@ -98,8 +98,26 @@ def qr_pos(A: Any, *, xp: Any = None) -> tuple[Any, Any]:
 
 
 def svd(A: Any, *, xp: Any) -> tuple[Any, Any, Any]:
-    """Thin SVD ``A = P diag(σ) Qᴴ``; returns ``(P, σ, Q)`` with ``Q`` (not ``Qᴴ``)."""
-    P, sigma, Qh = xp.linalg.svd(A, full_matrices=False)
+    """Thin SVD ``A = P diag(σ) Qᴴ``; returns ``(P, σ, Q)`` with ``Q`` (not ``Qᴴ``).
+
+    LAPACK's divide-and-conquer driver (``gesdd``, NumPy's) occasionally fails to converge on
+    finite single-precision matrices; NumPy inputs then fall back to the QR-iteration driver
+    ``gesvd`` (SciPy).  A matrix with NaN/inf entries raises :class:`ValueError`.
+    """
+    try:
+        P, sigma, Qh = xp.linalg.svd(A, full_matrices=False)
+    except Exception as err:  # numpy.linalg.LinAlgError, or a backend's own error
+        if not bool(xp.all(xp.isfinite(A))):
+            raise ValueError(
+                f"svd: the {tuple(A.shape)} matrix has NaN or inf entries"
+            ) from err
+        if not is_numpy_namespace(xp):
+            raise
+        import scipy.linalg
+
+        P, sigma, Qh = scipy.linalg.svd(
+            np.asarray(A), full_matrices=False, lapack_driver="gesvd", check_finite=False
+        )
     return P, sigma, ct(Qh, xp=xp)
 
 

@@ -246,7 +246,16 @@ class Trainer:
         """One mini-batch step = one integrator step of size ``lr``; returns the batch loss."""
         integ = integrator or self.integrator
         self.flow.set_batch(x, y)
-        blocks = integ.step_blocks(self.flow, 0.0, self.flow.point(), self.cfg.lr)
+        try:
+            blocks = integ.step_blocks(self.flow, 0.0, self.flow.point(), self.cfg.lr)
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as err:
+            losses = [ev[0] for ev in self.flow.evaluations]
+            if all(math.isfinite(v) for v in losses):
+                raise  # not a divergence: a genuine error
+            raise TrainingDiverged(
+                f"non-finite loss inside a step at epoch {self.epoch + 1} (losses {losses}); "
+                f"lower the learning rate (lr={self.cfg.lr}); the last checkpoint is kept"
+            ) from err
         self.flow.load(blocks)
         loss = self.flow.evaluations[0][0]
         if not math.isfinite(loss) or not _finite(blocks):

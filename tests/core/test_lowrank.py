@@ -136,3 +136,25 @@ def test_random_is_reproducible_and_seeded():
     b = lo.LowRank.random((6, 4), 2, np.random.default_rng(7))
     assert np.array_equal(a.to_dense(), b.to_dense())
     assert not np.array_equal(a.to_dense(), lo.LowRank.random((6, 4), 2, 8).to_dense())
+
+
+def test_svd_falls_back_when_gesdd_does_not_converge(monkeypatch):
+    """A LAPACK gesdd convergence failure on a finite matrix falls back to gesvd."""
+    import numpy as np
+
+    from lowrank_ode._array_api import array_namespace, svd
+
+    A = np.random.default_rng(0).standard_normal((7, 5)).astype(np.float32)
+    xp = array_namespace(A)
+
+    def fails(*args, **kwargs):
+        raise np.linalg.LinAlgError("SVD did not converge")
+
+    monkeypatch.setattr(np.linalg, "svd", fails)
+    P, sigma, Q = svd(A, xp=xp)
+    assert P.dtype == np.float32 and sigma.dtype == np.float32
+    assert np.allclose((P * sigma) @ Q.T, A, atol=1e-5)
+    B = A.copy()
+    B[2, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf"):
+        svd(B, xp=xp)

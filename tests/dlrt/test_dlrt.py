@@ -335,3 +335,24 @@ def test_product_initialization():
     assert sum(prod.ranks()) < sum(flat.ranks())
     with pytest.raises(ValueError, match="init_std"):
         tiny_cfg(init_core="product", init_std=-1.0)
+
+
+def test_error_inside_a_step_after_a_nonfinite_pass_is_a_divergence():
+    """A numerical error inside a step (e.g. the SVD of a NaN core) after a non-finite forward
+    pass reports divergence; the same error after finite passes propagates unchanged."""
+    data = tiny_data()
+    tr = Trainer(tiny_cfg(method="dlrt-adaptive"), data)
+
+    class Failing:
+        def __init__(self, loss):
+            self.loss = loss
+
+        def step_blocks(self, F, t, Y, h):
+            F.evaluations.append((self.loss, 0.0))
+            raise ValueError("svd: the (12, 12) matrix has NaN or inf entries")
+
+    x, y = data[0][:8], data[1][:8]
+    with pytest.raises(TrainingDiverged, match="non-finite loss inside a step"):
+        tr.step(x, y, Failing(float("nan")))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        tr.step(x, y, Failing(0.5))
