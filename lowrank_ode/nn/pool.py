@@ -71,12 +71,12 @@ class MaxPool2d(_Pool2d):
         -------
         y : array, shape (N, C, Ho, Wo), ``Ho = (H − kh) // sh + 1``
         """
-        wins, _, out = self._windows(x)
+        wins, _, _ = self._windows(x)
         xp = aa.array_namespace(x)
         y = wins[0]
         for w in wins[1:]:  # element-wise maxima of strided views: no stacked copy
             y = xp.maximum(y, w)
-        self._cache = {"x": x, "y": y, "x_shape": shape_of(x), "out": out}
+        self._cache = {"x": x, "y": y}
         return y
 
     def backward(self, dy: Any) -> Any:
@@ -91,10 +91,9 @@ class MaxPool2d(_Pool2d):
         """
         xp = aa.array_namespace(dy)
         x, y = self._cache["x"], self._cache["y"]
-        x_shape, (ho, wo) = self._cache["x_shape"], self._cache["out"]
-        _check_dy(dy, (x_shape[0], x_shape[1], ho, wo), "MaxPool2d")
+        _check_dy(dy, shape_of(y), "MaxPool2d")
         wins, idx, _ = self._windows(x)
-        dx = xp.zeros(x_shape, dtype=dy.dtype, device=_device(dy))
+        dx = xp.zeros(shape_of(x), dtype=dy.dtype, device=_device(dy))
         free = xp.ones(shape_of(y), dtype=xp.bool, device=_device(dy))  # no maximum routed yet
         for w, i in zip(wins, idx, strict=True):  # row-major offsets: first maximum wins
             hit = (w == y) & free
