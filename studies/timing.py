@@ -51,8 +51,8 @@ def measure(width: int, rank: int | None, repeats: int, dtype: str = "float32") 
         lr=1e-3,
         dtype=dtype,
         batch_size=500,
-        # timing only: the Gaussian-product start needs QRs of n × r factors, not the SVD of
-        # a dense n × n He matrix (minutes at n = 4096)
+        # the start does not change the operations timed (build_model still computes the SVD
+        # start first and then replaces it: a known waste at n = 4096, see docs/design.md)
         init_core="product",
     )
     tr = Trainer(cfg, (x, y, x[:10], y[:10]))
