@@ -85,7 +85,10 @@ def qr_pos(A: Any, *, xp: Any = None) -> tuple[Any, Any]:
     R : array, shape (k, k), upper triangular with real non-negative diagonal
     """
     xp = array_namespace(A) if xp is None else xp
-    Q, R = xp.linalg.qr(A, mode="reduced")
+    if type(A) is np.ndarray and A.dtype.char in "fdFD" and A.ndim == 2 and min(A.shape) > 0:
+        Q, R = _qr_lapack(A)
+    else:
+        Q, R = xp.linalg.qr(A, mode="reduced")
     d = xp.linalg.diagonal(R)
     absd = xp.abs(d)
     one = xp.ones_like(absd)
@@ -97,27 +100,98 @@ def qr_pos(A: Any, *, xp: Any = None) -> tuple[Any, Any]:
     return Q, R
 
 
-def svd(A: Any, *, xp: Any) -> tuple[Any, Any, Any]:
-    """Thin SVD ``A = P diag(σ) Qᴴ``; returns ``(P, σ, Q)`` with ``Q`` (not ``Qᴴ``).
+_LAPACK: dict[tuple[str, str], Any] = {}
+_LWORK: dict[tuple, int] = {}
 
-    LAPACK's divide-and-conquer driver (``gesdd``, NumPy's) occasionally fails to converge on
-    finite single-precision matrices; NumPy inputs then fall back to the QR-iteration driver
-    ``gesvd`` (SciPy).  A matrix with NaN/inf entries raises :class:`ValueError`.
+
+def _lapack(name: str, char: str) -> Any:
+    """The LAPACK routine ``name`` (without type prefix) for dtype character ``char``."""
+    f = _LAPACK.get((name, char))
+    if f is None:
+        from scipy.linalg import lapack
+
+        f = _LAPACK[(name, char)] = lapack.get_lapack_funcs((name,), (np.empty(0, char),))[0]
+    return f
+
+
+def _workspace(kind: str, char: str, n: int, k: int, query: Any) -> int:
+    """LAPACK's optimal workspace size for ``kind`` on an ``n × k`` matrix (asked once, kept)."""
+    key = (kind, char, n, k)
+    lw = _LWORK.get(key)
+    if lw is None:
+        lw = _LWORK[key] = max(int(query()), 1)
+    return lw
+
+
+def _qr_lapack(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Reduced QR of a NumPy matrix by LAPACK ``geqrf`` + ``orgqr``/``ungqr`` (Householder).
+
+    Computed in the working precision of ``A`` (``numpy.linalg.qr`` computes single precision
+    in double and rounds back, twice the cost), with LAPACK's optimal workspaces, and without
+    NumPy's per-call wrapping, which costs 2–5× the factorization of the thin matrices of the
+    integrators (n × 20).
     """
-    try:
-        P, sigma, Qh = xp.linalg.svd(A, full_matrices=False)
-    except Exception as err:  # numpy.linalg.LinAlgError, or a backend's own error
-        if not bool(xp.all(xp.isfinite(A))):
-            raise ValueError(
-                f"svd: the {tuple(A.shape)} matrix has NaN or inf entries"
-            ) from err
-        if not is_numpy_namespace(xp):
-            raise
+    char = A.dtype.char
+    n, k = A.shape
+    m = min(n, k)
+    geqrf = _lapack("geqrf", char)
+    orgqr = _lapack("ungqr" if char in "FD" else "orgqr", char)
+
+    def query() -> int:
+        lw1 = geqrf(np.zeros((n, k), char), lwork=-1)[2][0].real
+        lw2 = orgqr(np.zeros((n, m), char), np.zeros(m, char), lwork=-1)[1][0].real
+        return int(max(lw1, lw2))
+
+    lw = _workspace("qr", char, n, k, query)
+    qr, tau, _, info = geqrf(A, lwork=lw)
+    if info != 0:  # pragma: no cover - only on an illegal argument
+        raise np.linalg.LinAlgError(f"LAPACK geqrf failed (info={info})")
+    R = np.triu(qr[:m, :])
+    Q, _, info = orgqr(qr[:, :m], tau[:m], lwork=lw, overwrite_a=True)
+    if info != 0:  # pragma: no cover
+        raise np.linalg.LinAlgError(f"LAPACK orgqr/ungqr failed (info={info})")
+    return Q, R
+
+
+def _svd_lapack(A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Thin SVD ``(P, σ, Qᴴ)`` of a NumPy matrix by LAPACK ``gesdd``, in working precision.
+
+    Falls back to the QR-iteration driver ``gesvd`` when divide and conquer does not converge
+    (it occasionally fails on finite single-precision matrices).
+    """
+    char = A.dtype.char
+    n, k = A.shape
+    gesdd = _lapack("gesdd", char)
+    lw_query = _lapack("gesdd_lwork", char)
+    lw = _workspace(
+        "svd", char, n, k, lambda: lw_query(n, k, compute_uv=1, full_matrices=0)[0].real
+    )
+    P, sigma, Qh, info = gesdd(A, compute_uv=1, full_matrices=0, lwork=lw)
+    if info > 0:
         import scipy.linalg
 
         P, sigma, Qh = scipy.linalg.svd(
-            np.asarray(A), full_matrices=False, lapack_driver="gesvd", check_finite=False
+            A, full_matrices=False, lapack_driver="gesvd", check_finite=False
         )
+    elif info < 0:  # pragma: no cover - only on an illegal argument
+        raise np.linalg.LinAlgError(f"LAPACK gesdd failed (info={info})")
+    return P, sigma, Qh
+
+
+def svd(A: Any, *, xp: Any) -> tuple[Any, Any, Any]:
+    """Thin SVD ``A = P diag(σ) Qᴴ``; returns ``(P, σ, Q)`` with ``Q`` (not ``Qᴴ``).
+
+    NumPy matrices go to LAPACK ``gesdd`` directly (working precision, see :func:`_svd_lapack`),
+    other namespaces to ``xp.linalg.svd``.  Divide and conquer occasionally fails to converge on
+    finite single-precision matrices; NumPy inputs then fall back to the QR-iteration driver
+    ``gesvd``.  A matrix with NaN/inf entries raises :class:`ValueError`.
+    """
+    if not bool(xp.all(xp.isfinite(A))):
+        raise ValueError(f"svd: the {tuple(A.shape)} matrix has NaN or inf entries")
+    if type(A) is np.ndarray and A.dtype.char in "fdFD" and A.ndim == 2 and min(A.shape) > 0:
+        P, sigma, Qh = _svd_lapack(A)
+    else:
+        P, sigma, Qh = xp.linalg.svd(A, full_matrices=False)
     return P, sigma, ct(Qh, xp=xp)
 
 

@@ -11,9 +11,11 @@ evaluation whose products are those of the layers' gradients G = ∂ℒ/∂W = �
 
     right(i, V) = −G V,   left(i, U) = −Gᵀ U,   galerkin(i, U, V) = −Uᵀ G V,   full(j) = −∂ℒ/∂θ_j,
 
-each O(batch·r·(n + m)); the n × m gradient is never formed.  With the Euler (SGD) sub-step the
-K- and L-steps of BUG share the evaluation at W₀, so a fixed-rank or rank-adaptive DLRT step costs
-two passes and a parallel (single-pass) step one.
+each O(batch·r·(n + m)); the n × m gradient is never formed.  With an Euler-type sub-step (SGD,
+momentum, Adam) the K- and L-steps of BUG share the evaluation at W₀, so a fixed-rank DLRT step
+costs two passes; the rank-adaptive step's S-step starts at W₀ itself (its augmented bases
+contain U₀ and V₀) and reuses that evaluation too, so it costs one pass, as does the parallel
+(single-pass) step.
 """
 
 from __future__ import annotations

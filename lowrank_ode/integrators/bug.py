@@ -61,6 +61,11 @@ class RankAdaptiveBUG(Integrator):
 
     Error c₀δ + c₁ε + c₂h + c₃ϑ/h (Thm. 2 there); with exact sub-flows the S-step basis contains
     U₀, V₀, so norm-conserving and gradient flows keep their invariants up to the truncation.
+
+    Because U₀ ⊂ span Û and V₀ ⊂ span V̂, the S-step starts at the old point itself:
+    Û Ŝ₀ V̂ᴴ = ÛÛᴴ Y₀ V̂V̂ᴴ = Y₀.  Its first evaluation is therefore the one the K- and L-steps
+    already made, F(t, Y₀), contracted with the new bases (Ûᴴ F(t, Y₀) V̂); with an Euler-type
+    sub-step (SGD, momentum, Adam) a whole step costs ONE evaluation of F, not two.
     """
 
     name = "rabug"
@@ -77,7 +82,8 @@ class RankAdaptiveBUG(Integrator):
         Uh = [augment(K1[j], Y[i].U) for j, i in enumerate(idx)]
         Vh = [augment(L1[j], Y[i].V) for j, i in enumerate(idx)]
         S0 = [change_core(Uh[j], Y[i].U, Y[i].S, Vh[j], Y[i].V) for j, i in enumerate(idx)]
-        S1, free = self.galerkin_step(F, t, Y, Uh, Vh, S0, h)
+        # Û Ŝ₀ V̂ᴴ = Y₀: the S-step's first stage reuses the evaluation at Y₀
+        S1, free = self.galerkin_step(F, t, Y, Uh, Vh, S0, h, G0=G0)
         lr = [LowRank(Uh[j], S1[j], Vh[j]) for j in range(len(idx))]
         return _assemble(Y, idx, fidx, lr, free)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .. import _array_api as aa
 from .base import Layer
 
@@ -12,6 +14,8 @@ __all__ = ["ReLU", "LeakyReLU", "Tanh", "get_activation"]
 
 class ReLU(Layer):
     """``y = max(x, 0)``; the derivative at 0 is taken as 0.  Caches the output ``y``."""
+
+    _zeros: Any = None
 
     def forward(self, x: Any) -> Any:
         """
@@ -26,7 +30,15 @@ class ReLU(Layer):
         xp = aa.array_namespace(x)
         # one branch-free pass (``where`` is ~10x slower on the random sign patterns of
         # activations); the output is cached: y > 0 exactly where x > 0
-        y = xp.maximum(x, xp.zeros((), dtype=x.dtype))
+        if type(x) is np.ndarray:
+            # NumPy's SIMD loop for maximum needs two arrays of equal strides: against a kept
+            # array of zeros it is ~3x faster than against the scalar 0 (same result)
+            z = self._zeros
+            if z is None or z.shape != x.shape or z.dtype != x.dtype:
+                z = self._zeros = np.zeros_like(x)
+            y = np.maximum(x, z)
+        else:
+            y = xp.maximum(x, xp.zeros((), dtype=x.dtype))
         self._cache = {"y": y}
         return y
 
