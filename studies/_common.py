@@ -36,7 +36,38 @@ __all__ = [
     "fmt",
     "Timer",
     "study_main",
+    "code_version",
 ]
+
+
+def code_version() -> str:
+    """The commit of the library that produced a result (``+dirty`` with uncommitted changes
+    under ``lowrank_ode/``), or ``lowrank_ode.__version__`` outside a git checkout."""
+    import subprocess
+
+    import lowrank_ode
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short=7", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "lowrank_ode"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return f"lowrank_ode {lowrank_ode.__version__}"
+    return head + ("+dirty" if dirty else "")
 
 
 # ----------------------------------------------------------------------------- JSON

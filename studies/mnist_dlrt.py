@@ -23,7 +23,7 @@ from typing import Any
 from lowrank_ode.dlrt import TrainConfig, train
 from lowrank_ode.dlrt.cli import load_data
 
-from ._common import markdown_table, savefig
+from ._common import code_version, markdown_table, savefig
 
 # Published numbers (Schotthöfer et al. 2022, Tables 1, 2 and Sec. 5; see ../shared/REFERENCE.md)
 _P11 = {"test_accuracy": 98.11, "compression_eval": 86.52, "ranks": [27, 40, 37, 38]}
@@ -240,6 +240,7 @@ def run_configs(
         res = train(cfg, data_cache[key], progress=progress and sys.stderr.isatty())
         res["wall_seconds"] = time.perf_counter() - t0
         res["data"] = "bundled subset (5000/1000)" if quick else "full MNIST (60000/10000)"
+        res["code"] = code_version()  # the commit that produced this result
         path.write_text(json.dumps(res, indent=1))
         results[name] = res
         print(
