@@ -20,6 +20,7 @@ changes, the state is reset.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -202,13 +203,40 @@ class Adam(_Stateful):
         M, V = self._buffers(key, X0, basis)
         st = self.state[str(key)]
         ks = [c + 1 for c in st["count"]]  # per entry: an entry that was reset restarts
-        M = [self.beta1 * m + (1 - self.beta1) * d for m, d in zip(M, g, strict=True)]
-        V = [self.beta2 * v + (1 - self.beta2) * xp.abs(d) ** 2 for v, d in zip(V, g, strict=True)]
+        dtypes = {x.dtype for x in X0} | {d.dtype for d in g}
+        if len(X0) > 1 and len(set(ks)) == 1 and len(dtypes) == 1:
+            # one element-wise update of all entries at once (the same arithmetic per entry):
+            # a dozen operations on one vector instead of a dozen per entry
+            shapes = [tuple(x.shape) for x in X0]
+            (m,), (v,), (d,) = (_flat(A, xp) for A in (M, V, g))
+            m, v, upd = self._update(m, v, d, ks[0], h, xp)
+            M, V, U = _split(m, shapes, xp), _split(v, shapes, xp), _split(upd, shapes, xp)
+        else:
+            parts = [self._update(*e, h, xp) for e in zip(M, V, g, ks, strict=True)]
+            M, V, U = (list(p) for p in zip(*parts, strict=True))
         st["buffers"], st["count"] = [M, V], ks
-        return tuple(
-            x + h * (m / (1 - self.beta1**k)) / (xp.sqrt(v / (1 - self.beta2**k)) + self.eps)
-            for x, m, v, k in zip(X0, M, V, ks, strict=True)
-        )
+        return tuple(x + u for x, u in zip(X0, U, strict=True))
+
+    def _update(self, m: Any, v: Any, d: Any, k: int, h: float, xp: Any) -> tuple[Any, Any, Any]:
+        """(m₁, v₁, h m̂/(√v̂ + ε)) of one entry (or of all entries, flattened)."""
+        m = self.beta1 * m + (1 - self.beta1) * d
+        v = self.beta2 * v + (1 - self.beta2) * xp.abs(d) ** 2
+        return m, v, h * (m / (1 - self.beta1**k)) / (xp.sqrt(v / (1 - self.beta2**k)) + self.eps)
+
+
+def _flat(arrays: Any, xp: Any) -> tuple[Any]:
+    """The entries of ``arrays`` raveled and joined into one vector (a 1-tuple)."""
+    return (xp.concat([xp.reshape(a, (-1,)) for a in arrays]),)
+
+
+def _split(vec: Any, shapes: list[tuple[int, ...]], xp: Any) -> list[Any]:
+    """Inverse of :func:`_flat`: views of ``vec`` with the given shapes."""
+    out, o = [], 0
+    for sh in shapes:
+        n = math.prod(sh)
+        out.append(xp.reshape(vec[o : o + n], sh))
+        o += n
+    return out
 
 
 def get_optimizer(name: str, **kwargs: Any) -> SubstepSolver:
