@@ -159,7 +159,8 @@ def _qr_lapack(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Q, _, info = orgqr(qr[:, :m], tau[:m], lwork=lw, overwrite_a=True)
     if info != 0:  # pragma: no cover
         raise np.linalg.LinAlgError(f"LAPACK orgqr/ungqr failed (info={info})")
-    return Q, R
+    # C order, as NumPy returns them: the layout of a GEMM operand changes its rounding
+    return np.ascontiguousarray(Q), np.ascontiguousarray(R)
 
 
 def _svd_lapack(A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -184,7 +185,7 @@ def _svd_lapack(A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         )
     elif info < 0:  # pragma: no cover - only on an illegal argument
         raise np.linalg.LinAlgError(f"LAPACK gesdd failed (info={info})")
-    return P, sigma, Qh
+    return np.ascontiguousarray(P), sigma, np.ascontiguousarray(Qh)  # C order, as NumPy's
 
 
 def svd(A: Any, *, xp: Any) -> tuple[Any, Any, Any]:
