@@ -208,7 +208,7 @@ class Adam(_Stateful):
             # one element-wise update of all entries at once (the same arithmetic per entry):
             # a dozen operations on one vector instead of a dozen per entry
             shapes = [tuple(x.shape) for x in X0]
-            (m,), (v,), (d,) = (_flat(A, xp) for A in (M, V, g))
+            m, v, d = (_flat(A, xp) for A in (M, V, g))
             m, v, upd = self._update(m, v, d, ks[0], h, xp)
             M, V, U = _split(m, shapes, xp), _split(v, shapes, xp), _split(upd, shapes, xp)
         else:
@@ -224,9 +224,9 @@ class Adam(_Stateful):
         return m, v, h * (m / (1 - self.beta1**k)) / (xp.sqrt(v / (1 - self.beta2**k)) + self.eps)
 
 
-def _flat(arrays: Any, xp: Any) -> tuple[Any]:
-    """The entries of ``arrays`` raveled and joined into one vector (a 1-tuple)."""
-    return (xp.concat([xp.reshape(a, (-1,)) for a in arrays]),)
+def _flat(arrays: Any, xp: Any) -> Any:
+    """The entries of ``arrays`` raveled and joined into one vector."""
+    return xp.concat([xp.reshape(a, (-1,)) for a in arrays])
 
 
 def _split(vec: Any, shapes: list[tuple[int, ...]], xp: Any) -> list[Any]:
