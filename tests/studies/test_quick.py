@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -159,6 +160,10 @@ def test_mnist_quick_outputs(quick, name):
     out, res = quick
     runs = {k: v for k, v in res[name].items() if isinstance(v, dict)}
     assert runs and all("test_accuracy" in r and "history" in r for r in runs.values())
+    # every run names the commit that produced it (7 hex digits, maybe "+dirty", or a version)
+    assert all(
+        re.fullmatch(r"([0-9a-f]{7}(\+dirty)?|lowrank_ode .+)", r["code"]) for r in runs.values()
+    )
     for fig in MNIST[name]:
         for ext in ("png", "pdf"):
             assert (out / f"{fig}.{ext}").stat().st_size > 1000
