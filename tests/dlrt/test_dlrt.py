@@ -61,6 +61,58 @@ def _manual_bug_step(trainer, x, y, lr):
     return out, free1
 
 
+def _manual_adaptive_step(trainer, x, y, lr, tau):
+    """Algorithm 1 of Schotthöfer et al. (rank-adaptive) with dense matrices, the S-step
+    gradient taken by a second pass at Û Ŝ₀ V̂ᵀ as the paper writes it."""
+    model = trainer.model
+    layers = trainer.flow.lr_layers
+    loss = SoftmaxCrossEntropy()
+
+    def grads_at(factors, free):
+        for m, (U, S, V) in zip(layers, factors):
+            m.set_factors(U, S, V)
+        model.set_params(free)
+        loss.forward(model.forward(x), y)
+        model.backward(loss.backward())
+        return [m.grad_dense() for m in layers], model.grads()
+
+    free0 = {k: v for k, v in model.params().items() if k in trainer.flow.free_keys}
+    f0 = [(m.U, m.S, m.V) for m in layers]
+    G, _ = grads_at(f0, free0)
+    aug = []
+    for (U0, S0, V0), Gi in zip(f0, G):
+        Uh = np.linalg.qr(np.hstack([U0 @ S0 - lr * Gi @ V0, U0]))[0]
+        Vh = np.linalg.qr(np.hstack([V0 @ S0.T - lr * Gi.T @ U0, V0]))[0]
+        aug.append((Uh, (Uh.T @ U0) @ S0 @ (V0.T @ Vh), Vh))
+    G2, g2 = grads_at(aug, free0)
+    out = []
+    for (Uh, S, Vh), Gi in zip(aug, G2):
+        P, sig, Qt = np.linalg.svd(S - lr * Uh.T @ Gi @ Vh)
+        tail = np.sqrt(np.cumsum(sig[::-1] ** 2))[::-1]  # tail[k] = ‖σ_{k:}‖
+        r = next(k for k in range(1, len(sig) + 1) if k == len(sig) or tail[k] <= tau * tail[0])
+        out.append((Uh @ P[:, :r]) @ np.diag(sig[:r]) @ (Vh @ Qt[:r].T).T)
+    free1 = {k: v - lr * g2[k] for k, v in free0.items()}
+    return out, free1
+
+
+def test_adaptive_training_step_is_the_papers_algorithm():
+    """One rank-adaptive DLRT step (one pass: the S-step reuses the gradient at W₀) equals the
+    paper's Algorithm 1 with its second pass at Û Ŝ₀ V̂ᵀ, to rounding."""
+    x_tr, y_tr, *_ = data = tiny_data()
+    tau = 0.05
+    tr = Trainer(tiny_cfg(method="dlrt-adaptive", tau=tau), data)
+    W_expected, free_expected = _manual_adaptive_step(tr, x_tr[:32], y_tr[:32], 0.05, tau)
+    tr2 = Trainer(tiny_cfg(method="dlrt-adaptive", tau=tau), data)
+    tr2.step(x_tr[:32], y_tr[:32])
+    assert len(tr2.flow.evaluations) == 1
+    for m, W in zip(tr2.flow.lr_layers, W_expected):
+        assert m.rank < 2 * 6  # the truncation acted
+        assert np.allclose(m.dense_weight(), W, atol=1e-12)
+    params = tr2.model.params()
+    for k, v in free_expected.items():
+        assert np.allclose(params[k], v, atol=1e-12)
+
+
 def test_training_step_is_an_integrator_step():
     x_tr, y_tr, *_ = data = tiny_data()
     tr = Trainer(tiny_cfg(method="dlrt"), data)
