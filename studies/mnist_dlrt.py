@@ -277,19 +277,26 @@ def check_quick(results: dict[str, Any]) -> None:
         assert hi["compression_eval"] > lo["compression_eval"]
 
 
+#: How the tables label runs saved before results recorded their commit (before 6db81a7: two
+#: passes per rank-adaptive step, float32 QR/SVD computed in float64).
+OLD_CODE = "<6db81a7"
+
+
 def table(results: dict[str, Any]) -> str:
     """Our numbers beside the published ones."""
     lines = [
         f"{'run':22s} {'test %':>7s} {'paper %':>8s} {'c.r. eval %':>11s} "
-        f"{'paper':>6s} {'c.r. train %':>12s}  ranks (paper)"
+        f"{'paper':>6s} {'c.r. train %':>12s}  {'code':12s} ranks (paper)"
     ]
     for name, r in _runs(results).items():
         p = PUBLISHED.get(name, {})
         pa = f"{p['test_accuracy']:.2f}" if p else "—"
         pc = f"{p['compression_eval']:.1f}" if p else "—"
+        code = r.get("code", OLD_CODE)
         lines.append(
             f"{name:22s} {100 * r['test_accuracy']:7.2f} {pa:>8s} {r['compression_eval']:11.2f} "
-            f"{pc:>6s} {r['compression_train']:12.2f}  {r['ranks']} ({p.get('ranks', '—')})"
+            f"{pc:>6s} {r['compression_train']:12.2f}  {code:12s} {r['ranks']} "
+            f"({p.get('ranks', '—')})"
         )
     return "\n".join(lines)
 
