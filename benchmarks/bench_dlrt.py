@@ -8,33 +8,52 @@
 
 Run:  python benchmarks/bench_dlrt.py [--width 4096] [--repeats 3] [--skip-wide]
 
-Measured on this project's 2-core machine (quiet, NumPy 2 / OpenBLAS), MLP table with
-``OPENBLAS_NUM_THREADS=1 python benchmarks/bench_dlrt.py --skip-wide --repeats 10``
-(milliseconds per batch; in parentheses the part spent in the layers' matrix products):
+Measured on this project's 2-core machine (NumPy 2 / OpenBLAS, one BLAS thread, nothing else
+running) with ``OPENBLAS_NUM_THREADS=1 python benchmarks/bench_dlrt.py --skip-wide --repeats
+30``, three runs within 15 minutes (milliseconds per batch; in parentheses the part spent in the
+layers' matrix products, first run; the first column of runs used ``--repeats 10``):
 
-    dense                                        29.8 (20.0)
-    dlrt fixed r=20 [20, 20, 20, 20]              9.0 (3.1)
-    dlrt adaptive tau=0.17 [33, 32, 31, 31]      48.5 (13.9)   SVD-of-He start
-    dlrt adaptive tau=0.17 product [21, 20, 20]  19.4 (6.3)    the official code's start
+                                                  run 1          run 2   run 3
+    dense                                          35.4 (18.6)    31.5    31.9
+    dlrt fixed r=20 (Adam)                          9.1 (4.0)     10.9     8.2
+    dlrt fixed r=20 (SGD)                           7.1 (3.3)      6.9     7.5
+    dlrt adaptive tau=0.17, SVD-of-He start        32.3 (9.8)     19.8    18.7
+    dlrt adaptive tau=0.17, product start [20]     14.3 (5.2)     10.0    10.0
+    straight-line NumPy floor, fixed r=20, SGD      6.5            6.1     5.5
 
-With two BLAS threads: 23.6 / 10.9 / 100.4 / 15.9 ms.  The issue's targets (≤ 5 ms fixed rank 20,
-≤ 10 ms adaptive) are not met on this CPU: the matrix products alone take 3.1 ms (fixed) and
-6.3 ms (adaptive); the rest is the QRs of the (augmented) bases, the small SVDs, the
-optimizer's element-wise work and Python overhead of about 60 small operations per step.  The
-wide-network part is the same measurement as ``python -m studies.timing`` (studies/README.md
-§8).  Its float32 table from ``OPENBLAS_NUM_THREADS=1 python benchmarks/bench_dlrt.py
---repeats 3`` (float64 not re-measured after this session's changes):
+The host's speed drifts (the dense step took 29.8 ms in an earlier session), so read the
+ratios: the rank-adaptive step (product start, ranks ≈ 20) costs 0.31–0.40 of the dense step,
+the fixed-rank one (Adam) 0.26–0.35.  Against the issue's targets: adaptive ≤ 10 ms is met
+in two runs of three (10.0 ms) and missed in the first (14.3 ms); fixed rank 20 ≤ 5 ms is not
+met (6.9–7.5 ms with SGD, 8.2–10.9 ms with Adam) and cannot be on this CPU with NumPy: the
+straight-line floor — the same two passes, products and QRs written as bare NumPy, without
+library code or optimizer state — takes 5.5–6.5 ms itself.  The rank-adaptive step is cheaper
+than the fixed-rank one because its S-step reuses the first pass (docs/design.md, "Performance
+notes"); the SVD-of-He start keeps ranks near 30 and costs twice as much.  Two BLAS threads make
+every row slower (docs/design.md says why).
 
-    net              train s  /dense  predict s  /dense
-    dense             2.4336   1.000     0.6899   1.000
-    dlrt r=5          0.1217   0.050     0.0183   0.026
-    dlrt r=20         0.1507   0.062     0.0254   0.037
-    dlrt r=80         0.3472   0.143     0.0460   0.067
-    dlrt r=320        1.6288   0.669     0.1331   0.193
+The wide-network part is the same measurement as ``python -m studies.timing`` (studies/README.md
+§8).  ``OPENBLAS_NUM_THREADS=1 python benchmarks/bench_dlrt.py --repeats 5``, float32 and
+float64 (train and predict: seconds per batch, and the ratio to dense):
 
-The DLRT times agree with the timing study's to 5 %; the dense step (median of 3) varied
-between runs, 2.43 s here and 3.32 s there, so train/dense at r = 5 is 0.035–0.050 against
-the target ≤ 0.05, and predict/dense 0.024–0.026 against ≤ 0.03.
+    float32          train s  /dense  predict s  /dense
+    dense             2.6903   1.000     0.7207   1.000
+    dlrt r=5          0.0944   0.035     0.0162   0.022
+    dlrt r=20         0.1231   0.046     0.0225   0.031
+    dlrt r=80         0.2955   0.110     0.0425   0.059
+    dlrt r=320        1.2310   0.458     0.1214   0.168
+
+    float64          train s  /dense  predict s  /dense
+    dense             4.9789   1.000     1.4201   1.000
+    dlrt r=5          0.2402   0.048     0.0412   0.029
+    dlrt r=20         0.2505   0.050     0.0486   0.034
+    dlrt r=80         0.5804   0.117     0.0850   0.060
+    dlrt r=320        2.6219   0.527     0.3463   0.244
+
+Targets: train/dense ≤ 0.05 at r = 5 (0.035 and 0.048: met) and ≤ 0.2 at r = 80 (0.110 and
+0.117: met); predict/dense ≤ 0.03 at r = 5 (0.022 and 0.029: met).  Building the wide DLRT
+networks dominates the run time (the product start is still built after the SVD of a dense
+4096 × 4096 He matrix per layer, docs/design.md), about 18 minutes for float64.
 """
 
 from __future__ import annotations
