@@ -28,8 +28,9 @@ def tiny_cfg(**kw):
     return TrainConfig(**base)
 
 
-def _manual_bug_step(trainer, x, y, lr):
-    """Algorithm 1 of Schotthöfer et al. (fixed rank) written out with dense matrices."""
+def _dense_gradients(trainer, x, y):
+    """``grads_at(factors, free)``: the dense weight gradients and all parameter gradients of
+    the trainer's network on ``(x, y)`` at the given factors and free parameters."""
     model = trainer.model
     layers = trainer.flow.lr_layers
     loss = SoftmaxCrossEntropy()
@@ -38,11 +39,18 @@ def _manual_bug_step(trainer, x, y, lr):
         for m, (U, S, V) in zip(layers, factors):
             m.set_factors(U, S, V)
         model.set_params(free)
-        out = model.forward(x)
-        loss.forward(out, y)
+        loss.forward(model.forward(x), y)
         model.backward(loss.backward())
         return [m.grad_dense() for m in layers], model.grads()
 
+    return grads_at
+
+
+def _manual_bug_step(trainer, x, y, lr):
+    """Algorithm 1 of Schotthöfer et al. (fixed rank) written out with dense matrices."""
+    model = trainer.model
+    layers = trainer.flow.lr_layers
+    grads_at = _dense_gradients(trainer, x, y)
     free0 = {k: v for k, v in model.params().items() if k in trainer.flow.free_keys}
     f0 = [(m.U, m.S, m.V) for m in layers]
     G, _ = grads_at(f0, free0)
@@ -66,16 +74,7 @@ def _manual_adaptive_step(trainer, x, y, lr, tau):
     gradient taken by a second pass at Û Ŝ₀ V̂ᵀ as the paper writes it."""
     model = trainer.model
     layers = trainer.flow.lr_layers
-    loss = SoftmaxCrossEntropy()
-
-    def grads_at(factors, free):
-        for m, (U, S, V) in zip(layers, factors):
-            m.set_factors(U, S, V)
-        model.set_params(free)
-        loss.forward(model.forward(x), y)
-        model.backward(loss.backward())
-        return [m.grad_dense() for m in layers], model.grads()
-
+    grads_at = _dense_gradients(trainer, x, y)
     free0 = {k: v for k, v in model.params().items() if k in trainer.flow.free_keys}
     f0 = [(m.U, m.S, m.V) for m in layers]
     G, _ = grads_at(f0, free0)
