@@ -94,7 +94,7 @@ def qr_pos(A: Any, *, xp: Any = None) -> tuple[Any, Any]:
     R : array, shape (k, k), upper triangular with real non-negative diagonal
     """
     xp = array_namespace(A) if xp is None else xp
-    if type(A) is np.ndarray and A.dtype.char in "fdFD" and A.ndim == 2 and min(A.shape) > 0:
+    if _lapack_ready(A):
         Q, R = _qr_lapack(A)
     else:
         Q, R = xp.linalg.qr(A, mode="reduced")
@@ -107,6 +107,11 @@ def qr_pos(A: Any, *, xp: Any = None) -> tuple[Any, Any]:
     Q = Q * phase[None, :]
     R = R * xp.conj(phase)[:, None] if is_complex(A, xp=xp) else R * phase[:, None]
     return Q, R
+
+
+def _lapack_ready(A: Any) -> bool:
+    """True for a non-empty 2-D NumPy matrix of a LAPACK dtype (float32/64, complex64/128)."""
+    return type(A) is np.ndarray and A.dtype.char in "fdFD" and A.ndim == 2 and min(A.shape) > 0
 
 
 _LAPACK: dict[tuple[str, str], Any] = {}
@@ -198,7 +203,7 @@ def svd(A: Any, *, xp: Any) -> tuple[Any, Any, Any]:
     """
     if not bool(xp.all(xp.isfinite(A))):
         raise ValueError(f"svd: the {tuple(A.shape)} matrix has NaN or inf entries")
-    if type(A) is np.ndarray and A.dtype.char in "fdFD" and A.ndim == 2 and min(A.shape) > 0:
+    if _lapack_ready(A):
         P, sigma, Qh = _svd_lapack(A)
     else:
         P, sigma, Qh = xp.linalg.svd(A, full_matrices=False)
