@@ -9,6 +9,7 @@ Core objects: :class:`LowRank` (Y = U S Vᴴ), :class:`Truncation`, the problems
 
 from . import integrators, problems
 from ._array_api import qr_pos
+from .exceptions import NumericalBreakdown
 from .lowrank import LowRank, orthonormality_error
 from .manifold import tangent_project
 from .solve import Solution, solve
@@ -30,4 +31,5 @@ __all__ = [
     "Euler",
     "RK4",
     "Exact",
+    "NumericalBreakdown",
 ]

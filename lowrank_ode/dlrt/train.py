@@ -37,6 +37,7 @@ import numpy as np
 
 from ..integrators import BUG, KSL, FixedBasisGalerkin, Full, ParallelBUG, RankAdaptiveBUG
 from ..integrators.base import Integrator
+from ..exceptions import NumericalBreakdown
 from ..lowrank import LowRank
 from ..nn.models import compression_rate, count_params, lenet5, mlp
 from ..truncation import Truncation
@@ -56,7 +57,7 @@ METHODS = (
 )
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(NumericalBreakdown):
     """The loss or the parameters became NaN/inf; the last good checkpoint is left intact."""
 
 

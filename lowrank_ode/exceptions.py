@@ -1,0 +1,23 @@
+"""The library's exceptions: which error means what.
+
+Bad arguments raise the built-in :class:`ValueError` or :class:`TypeError`, naming the parameter
+and the value.  A *numerical breakdown* — a step that produced NaN/inf, a factorization that did
+not converge, a singular core in the direct factor ODEs, a training run whose loss diverged —
+raises :class:`NumericalBreakdown`, a subclass of :class:`ArithmeticError`; callers never need to
+catch ``ValueError`` to detect one.
+"""
+
+from __future__ import annotations
+
+__all__ = ["NumericalBreakdown"]
+
+
+class NumericalBreakdown(ArithmeticError):
+    """The computation broke down numerically (non-finite values, failed factorization, ...).
+
+    Examples
+    --------
+    >>> from lowrank_ode.exceptions import NumericalBreakdown
+    >>> issubclass(NumericalBreakdown, ArithmeticError)
+    True
+    """
