@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ._threads import check_threads
+
 __all__ = ["main"]
 
 
@@ -24,7 +26,7 @@ def _reproduce(args: argparse.Namespace) -> int:
             "lowrank-ode reproduce needs the studies/ package of a source checkout", file=sys.stderr
         )
         return 2
-    studies.reproduce(args.names or None, quick=args.quick, out=args.out)
+    studies.reproduce(args.names or None, quick=args.quick, out=args.out, threads=args.threads)
     return 0
 
 
@@ -41,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("names", nargs="*")
     r.add_argument("--quick", action="store_true")
     r.add_argument("--out", default="studies/results")
+    r.add_argument(
+        "--threads",
+        type=check_threads,
+        default="auto",
+        help="BLAS threads: 'auto' or N, as for train (default: auto)",
+    )
     r.set_defaults(func=_reproduce)
     try:
         from .dlrt.cli import add_train_parser

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ._array_api import array_namespace
+from ._threads import with_threads
 from .integrators import METHODS, Integrator
 from .lowrank import LowRank, orthonormality_error
 from .problems.base import Evaluation, Problem, as_problem
@@ -144,6 +145,7 @@ def _ranks(blocks: list[Any]) -> list[int]:
     return [b.rank for b in blocks if isinstance(b, LowRank)]
 
 
+@with_threads
 def solve(
     F: Problem | Callable[[float, Any], Any],
     Y0: LowRank | Sequence[Any],
@@ -186,6 +188,10 @@ def solve(
         Show a tqdm progress bar.
     callback : callable ``callback(t, Y)``, optional
         Called after every step.
+    threads : "auto" or int, keyword-only
+        BLAS thread policy while integrating (:mod:`lowrank_ode._threads`): ``"auto"`` keeps
+        NumPy's BLAS on all cores and every other BLAS pool on one thread; ``N`` puts NumPy's
+        on ``N`` threads.
 
     Returns
     -------

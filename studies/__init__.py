@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
+from lowrank_ode._threads import with_threads
+
 from . import (
     approximation,
     descent,
@@ -37,6 +39,7 @@ STUDIES: dict[str, ModuleType] = {
 }
 
 
+@with_threads
 def reproduce(
     names: Sequence[str] | str | None = None,
     quick: bool = False,
@@ -59,6 +62,8 @@ def reproduce(
         tqdm bars over the configurations.
     verbose : bool
         Print each study's table and wall time.
+    threads : "auto" or int, keyword-only
+        BLAS thread policy (:mod:`lowrank_ode._threads`); every saved JSON records it.
 
     Returns
     -------

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from lowrank_ode._threads import thread_info
 from lowrank_ode.testing import empirical_order
 
 __all__ = [
@@ -138,6 +139,7 @@ class Store:
         self.path = None if out is None else Path(out) / f"{name}.json"
         self.meta = from_jsonable(to_jsonable(meta))
         self.data: dict[str, Any] = {"meta": self.meta, "configs": {}, "complete": False}
+        self.data["threads"] = thread_info()  # BLAS thread policy and pools of this run
         self.resumed = 0
         if self.path is not None and self.path.exists():
             try:
@@ -175,6 +177,31 @@ class Store:
 
 def _same(a: Any, b: Any) -> bool:
     return json.dumps(to_jsonable(a), sort_keys=True) == json.dumps(to_jsonable(b), sort_keys=True)
+
+
+# ----------------------------------------------------------------------------- configs
+#: The TrainConfig defaults under which the stored MNIST runs were made (before the defaults
+#: became the paper's recipe: float32, product start, fine-tuning).  The studies build their
+#: configurations on top of these, so that every stored run keeps its configuration, and
+#: resuming or extending a study never retrains a finished run with other settings.
+STUDY_DEFAULTS: dict[str, Any] = {
+    "tau": 0.11,
+    "rank": 100,
+    "epochs": 1,
+    "batch_size": 256,
+    "lr": 1e-3,
+    "optimizer": "adam",
+    "finetune_epochs": 0,
+    "init_core": "svd",
+    "dtype": "float64",
+}
+
+
+def study_config(**kw: Any) -> Any:
+    """A :class:`~lowrank_ode.dlrt.TrainConfig` of ``kw`` over :data:`STUDY_DEFAULTS`."""
+    from lowrank_ode.dlrt import TrainConfig
+
+    return TrainConfig(**{**STUDY_DEFAULTS, **kw})
 
 
 # ----------------------------------------------------------------------------- checks

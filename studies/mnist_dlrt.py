@@ -23,7 +23,7 @@ from typing import Any
 from lowrank_ode.dlrt import TrainConfig, train
 from lowrank_ode.dlrt.cli import load_data
 
-from ._common import code_version, markdown_table, savefig
+from ._common import code_version, markdown_table, savefig, study_config
 
 # Published numbers (Schotthöfer et al. 2022, Tables 1, 2 and Sec. 5; see ../shared/REFERENCE.md)
 _P11 = {"test_accuracy": 98.11, "compression_eval": 86.52, "ranks": [27, 40, 37, 38]}
@@ -100,7 +100,7 @@ def _product_grid(
 ) -> dict[str, TrainConfig]:
     """The MLP τ grid from the Gaussian-product start (start rank 100, 5 fine-tuning epochs)."""
     return {
-        f"{prefix}_prod_tau{t}": TrainConfig(
+        f"{prefix}_prod_tau{t}": study_config(
             **MLP,
             widths=widths,
             method="dlrt-adaptive",
@@ -120,38 +120,38 @@ def configs(quick: bool, epochs: int | None = None) -> dict[str, TrainConfig]:
         e = 3
         base = dict(MLP, widths=(784, 128, 128, 10), epochs=e)
         return {
-            "mlp_dense": TrainConfig(**base, method="dense"),
-            "mlp_tau0.05": TrainConfig(**base, method="dlrt-adaptive", tau=0.05, rank=64),
-            "mlp_tau0.2": TrainConfig(**base, method="dlrt-adaptive", tau=0.2, rank=64),
-            "mlp_rank20": TrainConfig(**base, method="dlrt", rank=20),
+            "mlp_dense": study_config(**base, method="dense"),
+            "mlp_tau0.05": study_config(**base, method="dlrt-adaptive", tau=0.05, rank=64),
+            "mlp_tau0.2": study_config(**base, method="dlrt-adaptive", tau=0.2, rank=64),
+            "mlp_rank20": study_config(**base, method="dlrt", rank=20),
         }
     e = epochs or 10
     return {
-        "mlp500_dense": TrainConfig(**MLP, method="dense", epochs=e),
-        "mlp500_tau0.11": TrainConfig(**MLP, method="dlrt-adaptive", tau=0.11, rank=150, epochs=e),
-        "mlp500_tau0.05": TrainConfig(**MLP, method="dlrt-adaptive", tau=0.05, rank=150, epochs=e),
-        "mlp500_tau0.17": TrainConfig(**MLP, method="dlrt-adaptive", tau=0.17, rank=150, epochs=e),
-        "mlp500_rank20": TrainConfig(**MLP, method="dlrt", rank=20, epochs=e),
+        "mlp500_dense": study_config(**MLP, method="dense", epochs=e),
+        "mlp500_tau0.11": study_config(**MLP, method="dlrt-adaptive", tau=0.11, rank=150, epochs=e),
+        "mlp500_tau0.05": study_config(**MLP, method="dlrt-adaptive", tau=0.05, rank=150, epochs=e),
+        "mlp500_tau0.17": study_config(**MLP, method="dlrt-adaptive", tau=0.17, rank=150, epochs=e),
+        "mlp500_rank20": study_config(**MLP, method="dlrt", rank=20, epochs=e),
         # the paper's recipe: rank-adaptive phase, then fine-tuning of S in frozen bases
-        "mlp500_tau0.11_ft": TrainConfig(
+        "mlp500_tau0.11_ft": study_config(
             **MLP, method="dlrt-adaptive", tau=0.11, rank=150, epochs=e, finetune_epochs=5
         ),
-        "mlp500_tau0.13_ft": TrainConfig(
+        "mlp500_tau0.13_ft": study_config(
             **MLP, method="dlrt-adaptive", tau=0.13, rank=150, epochs=e, finetune_epochs=5
         ),
-        "mlp500_tau0.05_ft": TrainConfig(
+        "mlp500_tau0.05_ft": study_config(
             **MLP, method="dlrt-adaptive", tau=0.05, rank=150, epochs=e, finetune_epochs=5
         ),
-        "mlp500_tau0.17_ft": TrainConfig(
+        "mlp500_tau0.17_ft": study_config(
             **MLP, method="dlrt-adaptive", tau=0.17, rank=150, epochs=e, finetune_epochs=5
         ),
-        "mlp500_tau0.21_ft": TrainConfig(
+        "mlp500_tau0.21_ft": study_config(
             **MLP, method="dlrt-adaptive", tau=0.21, rank=150, epochs=e, finetune_epochs=5
         ),
-        "mlp784_dense": TrainConfig(**MLP, widths=W784, method="dense", epochs=e),
+        "mlp784_dense": study_config(**MLP, widths=W784, method="dense", epochs=e),
         # the dense baseline trained as long as the τ grid (20 + 5 epochs)
-        "mlp500_dense_e25": TrainConfig(**MLP, method="dense", epochs=2 * e + 5),
-        "mlp784_tau0.11_ft": TrainConfig(
+        "mlp500_dense_e25": study_config(**MLP, method="dense", epochs=2 * e + 5),
+        "mlp784_tau0.11_ft": study_config(
             **MLP,
             widths=W784,
             method="dlrt-adaptive",
@@ -160,7 +160,7 @@ def configs(quick: bool, epochs: int | None = None) -> dict[str, TrainConfig]:
             epochs=e,
             finetune_epochs=5,
         ),
-        "mlp784_tau0.17_ft": TrainConfig(
+        "mlp784_tau0.17_ft": study_config(
             **MLP,
             widths=W784,
             method="dlrt-adaptive",
@@ -177,7 +177,7 @@ def configs(quick: bool, epochs: int | None = None) -> dict[str, TrainConfig]:
         # of the dense initialization, start ranks 20, 50, 500 (full) — float32, 3 epochs
         # (CPU budget; the paper trains 20)
         **{
-            f"lenet5_tau{t}_seed{sd}": TrainConfig(
+            f"lenet5_tau{t}_seed{sd}": study_config(
                 **LENET,
                 method="dlrt-adaptive",
                 tau=t,
@@ -190,12 +190,12 @@ def configs(quick: bool, epochs: int | None = None) -> dict[str, TrainConfig]:
             for t in LENET_TAUS
         },
         **{
-            f"lenet5_dense_seed{sd}": TrainConfig(
+            f"lenet5_dense_seed{sd}": study_config(
                 **LENET, method="dense", epochs=3, dtype="float32", seed=sd
             )
             for sd in (0, 1, 2)
         },
-        "lenet5_tau0.11": TrainConfig(
+        "lenet5_tau0.11": study_config(
             **LENET, method="dlrt-adaptive", tau=0.11, rank=50, epochs=max(2, e // 2)
         ),
     }
@@ -213,7 +213,7 @@ def _same_config(saved: dict | None, cfg: TrainConfig) -> bool:
     """Saved run has ``cfg``'s settings (fields added since it was saved take their defaults)."""
     if saved is None:
         return False
-    full = {**json.loads(json.dumps(asdict(TrainConfig()))), **saved}
+    full = {**json.loads(json.dumps(asdict(study_config()))), **saved}
     full["widths"] = tuple(full["widths"])
     return full == asdict(cfg)
 

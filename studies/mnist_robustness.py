@@ -21,7 +21,7 @@ import numpy as np
 
 from lowrank_ode.dlrt import TrainConfig
 
-from ._common import savefig, study_main
+from ._common import savefig, study_config, study_main
 from .mnist_dlrt import run_configs
 
 PUBLISHED = {  # LeNet-5, mean ± std over 10 runs (their Table 4)
@@ -42,7 +42,7 @@ def configs(quick: bool) -> dict[str, TrainConfig]:
         base.update(epochs=5, lr=0.05)
         seeds = (0, 1, 2)
     runs = {
-        f"decay{d}_{m}_seed{s}": TrainConfig(**base, method=m, decay=float(d), seed=s)
+        f"decay{d}_{m}_seed{s}": study_config(**base, method=m, decay=float(d), seed=s)
         for d in DECAYS
         for m in ("dlrt", "vanilla")
         for s in seeds
@@ -59,7 +59,7 @@ def configs(quick: bool) -> dict[str, TrainConfig]:
         )
         runs.update(
             {
-                f"lenet5_decay{d}_{m}_seed{s}": TrainConfig(
+                f"lenet5_decay{d}_{m}_seed{s}": study_config(
                     **lenet, method=m, decay=float(d), seed=s
                 )
                 for s in seeds

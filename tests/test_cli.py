@@ -40,6 +40,8 @@ def test_train_cli_on_tiny_idx_dataset(tmp_path, capsys):
             "2",
             "--batch-size",
             "16",
+            "--finetune-epochs",
+            "0",
             "--json",
             str(out),
             "--checkpoint",
@@ -76,6 +78,8 @@ def test_train_cli_on_tiny_idx_dataset(tmp_path, capsys):
         "0.1",
         "--batch-size",
         "16",
+        "--finetune-epochs",
+        "0",
         "--json",
         str(out),
         "--checkpoint",
@@ -106,7 +110,8 @@ def test_train_cli_init_option(tmp_path):
     _tiny_mnist(tmp_path)
     out = tmp_path / "res.json"
     argv = ["train", "--data", str(tmp_path), "--widths", "784,32,10", "--rank", "8"]
-    argv += ["--epochs", "1", "--batch-size", "16", "--init", "product", "--quiet"]
+    argv += ["--epochs", "1", "--finetune-epochs", "0", "--batch-size", "16"]
+    argv += ["--init", "product", "--quiet"]
     assert main(argv + ["--json", str(out)]) == 0
     cfg = json.loads(out.read_text())["config"]
     assert cfg["init_core"] == "product"

@@ -7,7 +7,7 @@ DLRT joins :mod:`lowrank_ode.nn` (values and gradients) and :mod:`lowrank_ode.in
 
 from .flow import NetworkFlow, VanillaFlow
 from .optim import SGD, Adam, Momentum, get_optimizer
-from .train import METHODS, TrainConfig, Trainer, TrainingDiverged, train
+from .train import METHODS, PAPER_DEFAULTS, TrainConfig, Trainer, TrainingDiverged, train
 
 __all__ = [
     "NetworkFlow",
@@ -19,6 +19,7 @@ __all__ = [
     "METHODS",
     "Trainer",
     "TrainConfig",
+    "PAPER_DEFAULTS",
     "TrainingDiverged",
     "train",
 ]

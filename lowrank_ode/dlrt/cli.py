@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .._threads import check_threads
 from .train import METHODS, TrainConfig, train
 
 __all__ = ["add_train_parser", "load_data"]
@@ -25,13 +26,10 @@ def load_data(data: str | None, model: str, dtype: str = "float64") -> Any:
 
 def _run(args: argparse.Namespace) -> int:
     widths = tuple(int(w) for w in args.widths.split(",")) if args.widths else None
-    tau = args.tau
-    if tau is None and args.method == "dlrt-adaptive" and args.atol is None:
-        tau = 0.11  # the documented default of the rank-adaptive method
     cfg = TrainConfig(
         model=args.model,
         method=args.method,
-        tau=tau,
+        tau=args.tau,
         rank=args.rank,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -47,10 +45,20 @@ def _run(args: argparse.Namespace) -> int:
     )
     data = load_data(args.data, cfg.model, cfg.dtype)
     progress = not args.quiet and sys.stderr.isatty()
-    res = train(cfg, data, checkpoint=args.checkpoint, resume=args.resume, progress=progress)
+    res = train(
+        cfg,
+        data,
+        checkpoint=args.checkpoint,
+        resume=args.resume,
+        progress=progress,
+        threads=args.threads,
+    )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(res, indent=1))
+    if not args.quiet:
+        pools = ", ".join(f"{b['library']} {b['num_threads']}" for b in res["threads"]["blas"])
+        print(f"BLAS threads ({res['threads']['threads']}): {pools}")
     print(
         f"{'epoch':>5} {'loss':>8} {'train%':>7} {'test%':>7} {'c.r.eval%':>9} "
         f"{'c.r.train%':>10} {'s':>6}  ranks"
@@ -77,22 +85,40 @@ def add_train_parser(sub: Any) -> None:
         "dlrt-single-pass it makes the run rank adaptive; ignored by fixed-rank methods)",
     )
     p.add_argument("--atol", type=float, default=None)
-    p.add_argument("--rank", type=int, default=100, help="fixed rank / adaptive start rank")
+    p.add_argument(
+        "--rank",
+        type=int,
+        default=None,
+        help="fixed rank / adaptive start rank (default: MLP 100, LeNet-5 full rank)",
+    )
     p.add_argument("--max-rank", type=int, default=None)
     p.add_argument("--widths", default=None, help="MLP widths, e.g. 784,500,500,10")
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--finetune-epochs", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default="adam")
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: 20)")
+    p.add_argument(
+        "--finetune-epochs",
+        type=int,
+        default=None,
+        help="extra epochs in frozen bases (default: 5 for the MLP with dlrt-adaptive, else 0)",
+    )
+    p.add_argument("--batch-size", type=int, default=None, help="(default: MLP 256, LeNet-5 128)")
+    p.add_argument(
+        "--optimizer",
+        choices=["sgd", "momentum", "adam"],
+        default=None,
+        help="(default: MLP adam, LeNet-5 sgd)",
+    )
+    p.add_argument("--lr", type=float, default=None, help="(default: MLP 1e-3, LeNet-5 0.05)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    p.add_argument(
+        "--dtype", choices=["float32", "float64"], default="float32", help="(default: float32)"
+    )
     p.add_argument(
         "--init",
         choices=["svd", "random", "product"],
-        default="svd",
+        default=None,
         help="initial factors: truncated SVD of a He matrix (svd), the same bases with a "
-        "Gaussian core (random), or the official DLRT code's Gaussian product A B Cᵀ (product)",
+        "Gaussian core (random), or the official DLRT code's Gaussian product A B Cᵀ (product) "
+        "(default: MLP product, LeNet-5 svd, as the official codes)",
     )
     p.add_argument(
         "--data",
@@ -103,4 +129,11 @@ def add_train_parser(sub: Any) -> None:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--json", default=None)
     p.add_argument("--quiet", action="store_true")
+    p.add_argument(
+        "--threads",
+        type=check_threads,
+        default="auto",
+        help="BLAS threads: 'auto' (NumPy's BLAS on all cores, every other BLAS pool on one, "
+        "so that the pools never fight) or N (NumPy's BLAS on N threads) (default: auto)",
+    )
     p.set_defaults(func=_run)

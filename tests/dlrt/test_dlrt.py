@@ -24,6 +24,7 @@ def tiny_cfg(**kw):
     base = dict(
         widths=(20, 16, 12, 4), rank=6, epochs=1, batch_size=32, lr=0.05, optimizer="sgd", tau=0.1
     )
+    base.update(dtype="float64", init_core="svd", finetune_epochs=0)
     base.update(kw)
     return TrainConfig(**base)
 
