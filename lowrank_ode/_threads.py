@@ -60,6 +60,9 @@ def check_threads(threads: Any) -> Threads:
 
 
 def _controller() -> Any:
+    # SciPy's BLAS is loaded lazily (at the first QR/SVD); load it now so that the policy sees
+    # and sets its pool before it first runs.
+    import scipy.linalg  # noqa: F401
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()

@@ -13,6 +13,7 @@ from lowrank_ode.problems import LyapunovProblem
 
 
 def _pools():
+    import scipy.linalg  # noqa: F401  (load SciPy's BLAS as the policy does)
     from threadpoolctl import ThreadpoolController
 
     return [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
@@ -91,3 +92,23 @@ def test_cli_threads_option(tmp_path, capsys):
         main(["train", "--threads", "zero"])
     assert exc.value.code == 2
     assert "--threads" in capsys.readouterr().err
+
+
+def test_policy_sees_scipys_blas_before_it_is_loaded():
+    """In a fresh process the library does not load SciPy's BLAS until its first QR/SVD; the
+    policy must still set that pool (else it starts on all cores and fights NumPy's)."""
+    import subprocess
+    import sys
+
+    code = (
+        "from lowrank_ode._threads import blas_threads\n"
+        "with blas_threads('auto') as info:\n"
+        "    print(len(info['blas']), sorted(b['num_threads'] for b in info['blas'])[0])\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if not k.endswith("NUM_THREADS")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    ).stdout.split()
+    n_pools, fewest = int(out[0]), int(out[1])
+    if n_pools > 1:
+        assert fewest == 1
