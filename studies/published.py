@@ -140,7 +140,10 @@ MLP_TAU: dict[int, dict[float, MLPRow]] = {
 # ----------------------------------------------------------------------------- LeNet-5
 #: The official LeNet-5 τ table (mean and std of the test accuracy over 5 runs; ranks of the
 #: best run; their compression columns).  The file's first row, τ = 0.07, was overwritten by
-#: the dense baseline in the script that wrote it, so τ = 0.07 has no published row.
+#: the dense baseline in the script that wrote it, so τ = 0.07 has no published row.  The script
+#: takes each DLRT run's test accuracy at its epoch of least validation loss, but each dense
+#: run's at its epoch of *highest test accuracy* (``extract_best_val(..., 'test_acc')``), so the
+#: dense baseline is the best epoch of each run, an optimistic figure.
 LENET5_TABLE_SOURCE = Source(
     "github.com/COMPiLELab/DLRT-Net (the paper's PyTorch code)",
     "Lenet_experiment/cross_val_tab_paper.csv (written by Lenet_experiment/produce_results.py)",
