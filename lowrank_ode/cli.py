@@ -26,7 +26,23 @@ def _reproduce(args: argparse.Namespace) -> int:
             "lowrank-ode reproduce needs the studies/ package of a source checkout", file=sys.stderr
         )
         return 2
+    if args.report:
+        return _report(args)
     studies.reproduce(args.names or None, quick=args.quick, out=args.out, threads=args.threads)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from studies import report
+
+    try:
+        rows = report.rows(args.out, args.names or None)
+    except ValueError as err:
+        print(f"lowrank-ode reproduce --report: {err}", file=sys.stderr)
+        return 2
+    print(report.format_report(rows))
+    if args.json:
+        report.write_json(rows, args.json)
     return 0
 
 
@@ -49,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="BLAS threads: 'auto' or N, as for train (default: auto)",
     )
+    r.add_argument(
+        "--report",
+        action="store_true",
+        help="run nothing: print the reproducibility report of the stored results in --out "
+        "(one row per quantity compared with the paper, met or not by the study's rule)",
+    )
+    r.add_argument("--json", default=None, help="with --report: also write the rows as JSON")
     r.set_defaults(func=_reproduce)
     try:
         from .dlrt.cli import add_train_parser

@@ -43,17 +43,14 @@ from ._common import (
     progress_iter,
     savefig,
 )
+from .published import CLASSICAL
 
 __all__ = ["run", "plot", "table", "check", "model", "PUBLISHED"]
 
 NAME = "approximation"
 
-#: REFERENCE.md §DLRT "Theory" and §Integrators (rank-adaptive BUG): the bound and its form only.
-PUBLISHED = {
-    "source": "REFERENCE.md §Integrators (rank-adaptive BUG: c₀δ + c₁ε + c₂h + c₃ϑ/h) and "
-    "§DLRT Theory (‖W(t_k) − Y_k‖ ≤ c₁ε + c₂λ + c₃ϑ/λ)",
-    "form": "c1*eps + c2*h + c3*theta/h, constants independent of the singular values",
-}
+#: The published bound (its form only), with its source: :data:`studies.published.CLASSICAL`.
+PUBLISHED = CLASSICAL["approximation"]
 
 
 def params(quick: bool) -> dict:

@@ -42,6 +42,7 @@ from ._common import (
     savefig,
     slope_guide,
 )
+from .published import CLASSICAL
 
 __all__ = ["run", "plot", "table", "check", "LinearKLW", "PUBLISHED"]
 
@@ -49,13 +50,8 @@ NAME = "klw_robustness"
 METHODS = ("ksl", "strang", "bug", "rabug", "parallel", "midpoint", "direct")
 ROBUST_METHODS_QUICK = ("ksl", "bug", "rabug", "direct")
 
-#: Published numbers (REFERENCE.md, "Classical DLRA experiments": Ceruti–Lubich 2022 Fig. for
-#: BUG, Kieri–Lubich–Walach 2016 / Ceruti–Lubich 2022 for KSL), N = 100, ‖W‖₂ = 1.
-PUBLISHED = {
-    "source": "REFERENCE.md §Classical DLRA experiments (KLW 2016; Ceruti–Lubich 2022, Sec. 5.1)",
-    "bug_r16": {0.1: 3e-2, 0.005: 2e-3},  # "about 3e-2 at h = 0.1 down to 2e-3 at h = 0.005"
-    "ksl": {4: 9.8e-2, 8: 6.1e-3, 16: 2.4e-5},  # best-approximation error, every h, one draw
-}
+#: Published levels (N = 100, ‖W‖₂ = 1), with their source: :data:`studies.published.CLASSICAL`.
+PUBLISHED = CLASSICAL["klw_robustness"]
 
 
 class LinearKLW(KLWProblem):

@@ -35,21 +35,15 @@ from ._common import (
     savefig,
     slope_guide,
 )
+from .published import CLASSICAL
 
 __all__ = ["run", "plot", "table", "check", "PUBLISHED"]
 
 NAME = "schrodinger_adaptive"
 
-#: What REFERENCE.md records of the published experiment (no numbers, only the set-up and the
-#: qualitative picture): Ceruti–Kusch–Lubich, BIT 62 (2022), Sec. 5.2.
-PUBLISHED = {
-    "source": "REFERENCE.md §Classical DLRA experiments (Ceruti–Kusch–Lubich 2022)",
-    "setup": "N=100, T=1, ranks 4/8/12, h 1e-1…1e-3, RK4 sub-steps, adaptive tol 1e-6 "
-    "(ℓ¹ tail), rank cap 30",
-    "claims": "first-order error curves (slope-1 guide) down to a rank-dependent plateau; "
-    "adaptive rank follows the solution; norm and energy nearly conserved by "
-    "the rank-adaptive method",
-}
+#: The published experiment (set-up and qualitative picture; the paper shows figures, no
+#: table), with its source: :data:`studies.published.CLASSICAL`.
+PUBLISHED = CLASSICAL["schrodinger_adaptive"]
 
 
 def params(quick: bool) -> dict:
@@ -258,7 +252,7 @@ def plot(results: dict, out: Path) -> list[Path]:
 
 
 def table(results: dict) -> str:
-    """Our numbers, with what REFERENCE.md records of the published experiment."""
+    """Our numbers, with the published experiment's set-up and claims."""
     p, cfg = results["meta"], results["configs"]
     rows = []
     for key in _STYLE:
@@ -278,8 +272,8 @@ def table(results: dict) -> str:
     head = (
         f"Schrödinger (ckl2022), N={p['N']}, T={p['T']}, error ‖Y_n−Y_ref(1)‖_F.  "
         f"Published ({PUBLISHED['source']}): {PUBLISHED['setup']}; {PUBLISHED['claims']}. "
-        "REFERENCE.md gives no numerical values for this figure, so only the qualitative "
-        "picture can be compared.\n\n"
+        "The paper shows this experiment as figures and tabulates no values, so only the "
+        "qualitative picture can be compared.\n\n"
     )
     return head + markdown_table(
         [

@@ -20,12 +20,10 @@ import numpy as np
 from lowrank_ode.dlrt import TrainConfig, Trainer
 
 from ._common import Store, markdown_table, savefig, study_main
+from .published import TIMING
 
-# Schotthöfer et al. 2022, Fig. 3 (5 × 5120, batch 500, a GPU): seconds
-PUBLISHED = {
-    "train": {"dense": 0.320, 5: 0.072, 20: 0.099, 80: 0.199, 160: 0.388, 320: 0.855},
-    "predict": {"dense": 1.248, 5: 0.247, 160: 0.266, 640: 0.480, 1280: 0.797, 2560: 1.430},
-}
+#: Published seconds (5 × 5120, batch 500, a GPU), source :data:`studies.published.TIMING_SOURCE`.
+PUBLISHED = TIMING
 
 
 def _median_time(fn: Any, repeats: int) -> float:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from .._threads import check_threads
 from .train import METHODS, TrainConfig, train
 
-__all__ = ["add_train_parser", "load_data"]
+__all__ = ["add_train_parser", "config_from_args", "load_data", "train_command"]
 
 
 def load_data(data: str | None, model: str, dtype: str = "float64") -> Any:
@@ -24,9 +25,10 @@ def load_data(data: str | None, model: str, dtype: str = "float64") -> Any:
     return tuple(load_mnist(data or None, flat=flat, dtype=dtype))
 
 
-def _run(args: argparse.Namespace) -> int:
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The :class:`TrainConfig` that ``lowrank-ode train`` runs for the parsed ``args``."""
     widths = tuple(int(w) for w in args.widths.split(",")) if args.widths else None
-    cfg = TrainConfig(
+    return TrainConfig(
         model=args.model,
         method=args.method,
         tau=args.tau,
@@ -42,7 +44,22 @@ def _run(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         init_core=args.init,
         **({"widths": widths} if widths else {}),
+        **_extra_fields(args),
     )
+
+
+def _extra_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The fields of the robustness study and of the optimizer/truncation fine print."""
+    return {
+        "decay": args.decay,
+        "momentum": args.momentum,
+        "min_rank": args.min_rank,
+        "init_std": args.init_std,
+    }
+
+
+def _run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
     data = load_data(args.data, cfg.model, cfg.dtype)
     progress = not args.quiet and sys.stderr.isatty()
     res = train(
@@ -121,6 +138,31 @@ def add_train_parser(sub: Any) -> None:
         "(default: MLP product, LeNet-5 svd, as the official codes)",
     )
     p.add_argument(
+        "--decay",
+        type=float,
+        default=None,
+        help="prescribe the initial singular values of the factorized layers as "
+        "|N(0,1)| sorted × decay^(−k) (the robustness study; default: none)",
+    )
+    p.add_argument(
+        "--momentum",
+        type=float,
+        default=TrainConfig.momentum,
+        help="momentum of the 'momentum' optimizer (default: %(default)s)",
+    )
+    p.add_argument(
+        "--min-rank",
+        type=int,
+        default=TrainConfig.min_rank,
+        help="smallest rank the truncation keeps (default: %(default)s)",
+    )
+    p.add_argument(
+        "--init-std",
+        type=float,
+        default=TrainConfig.init_std,
+        help="entry std of the Gaussian factors of --init product (default: %(default)s)",
+    )
+    p.add_argument(
         "--data",
         default="builtin",
         help="'builtin' (bundled subset), an IDX directory, or '' for LOWRANK_ODE_DATA",
@@ -137,3 +179,103 @@ def add_train_parser(sub: Any) -> None:
         "so that the pools never fight) or N (NumPy's BLAS on N threads) (default: auto)",
     )
     p.set_defaults(func=_run)
+
+
+#: TrainConfig field → ``lowrank-ode train`` option, in the order commands are written.
+_OPTIONS = {
+    "model": "--model",
+    "method": "--method",
+    "tau": "--tau",
+    "atol": "--atol",
+    "rank": "--rank",
+    "min_rank": "--min-rank",
+    "max_rank": "--max-rank",
+    "widths": "--widths",
+    "epochs": "--epochs",
+    "finetune_epochs": "--finetune-epochs",
+    "batch_size": "--batch-size",
+    "optimizer": "--optimizer",
+    "lr": "--lr",
+    "momentum": "--momentum",
+    "seed": "--seed",
+    "dtype": "--dtype",
+    "init_core": "--init",
+    "init_std": "--init-std",
+    "decay": "--decay",
+}
+
+
+def _train_parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="lowrank-ode")
+    add_train_parser(root.add_subparsers(dest="command", required=True))
+    return root
+
+
+def _option_value(field: str, value: Any) -> str:
+    if field == "widths":
+        return ",".join(str(w) for w in value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def train_command(
+    cfg: TrainConfig, data: str | None = None, extra: tuple[str, ...] = ()
+) -> list[str]:
+    """The ``lowrank-ode train`` command line that runs ``cfg``.
+
+    The command names every field whose value differs from what ``lowrank-ode train`` would
+    use when the option is left out — worked out by parsing the command back, so options whose
+    default depends on another option (``--tau`` with ``--method``) come out right — and
+    parsing it back gives ``cfg`` exactly (:func:`config_from_args`).
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        The run.
+    data : str, optional
+        ``--data`` value (``"builtin"``, an IDX directory, or ``""`` for ``LOWRANK_ODE_DATA``);
+        left out when ``None``.
+    extra : tuple of str
+        Further arguments appended as given (``--json out.json``).
+
+    Returns
+    -------
+    list of str
+        The argument vector, starting with ``lowrank-ode train``; :func:`shlex.join` makes it
+        a shell line.
+
+    Raises
+    ------
+    ValueError
+        If ``cfg`` holds a value the command line cannot express.
+
+    Examples
+    --------
+    >>> from lowrank_ode.dlrt import TrainConfig
+    >>> cfg = TrainConfig(model="lenet5", method="dlrt", rank=20, epochs=2, decay=10.0)
+    >>> " ".join(train_command(cfg))
+    'lowrank-ode train --model lenet5 --method dlrt --rank 20 --epochs 2 --decay 10.0'
+    """
+    parser = _train_parser()
+    wanted = asdict(cfg)
+
+    def argv(names: set[str]) -> list[str]:
+        opts = [
+            a for f in _OPTIONS if f in names for a in (_OPTIONS[f], _option_value(f, wanted[f]))
+        ]
+        return ["train", *opts]
+
+    names: set[str] = set()
+    while True:  # each pass names one more field: at most len(_OPTIONS) passes
+        got = asdict(config_from_args(parser.parse_args(argv(names))))
+        missing = {f for f in _OPTIONS if got[f] != wanted[f]} - names
+        settable = {f for f in missing if wanted[f] is not None}  # None: no option sets it
+        if not settable:
+            break
+        # one field a pass, in option order: a named --model or --method changes the
+        # defaults of the fields after it
+        names.add(next(f for f in _OPTIONS if f in settable))
+    if got != wanted:
+        bad = {k: v for k, v in wanted.items() if got[k] != v}
+        raise ValueError(f"the train command cannot express the fields {bad!r}")
+    tail = ["--data", data] if data is not None else []
+    return ["lowrank-ode", *argv(names), *tail, *extra]
