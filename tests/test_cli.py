@@ -113,3 +113,34 @@ def test_train_cli_init_option(tmp_path):
     assert cfg["method"] == "dlrt-adaptive" and cfg["tau"] == 0.11  # the documented default
     with pytest.raises(SystemExit):
         main(argv[:-3] + ["--init", "zeros"])
+
+
+def _subparsers():
+    import argparse
+
+    from lowrank_ode.cli import build_parser
+
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return sub.choices
+
+
+def test_every_cli_option_has_a_help_line_and_shows_its_default():
+    import argparse
+
+    for name, sp in _subparsers().items():
+        text = sp.format_help()
+        for action in sp._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f"lowrank-ode {name}: option {action.dest!r} has no help line"
+            if action.option_strings:
+                assert f"--{action.dest.replace('_', '-')}" in text or action.option_strings[0] in text
+        assert "(default:" in text, f"lowrank-ode {name} --help does not show defaults"
+
+
+def test_reproduce_help_lists_every_study():
+    studies = pytest.importorskip("studies")
+    text = _subparsers()["reproduce"].format_help()
+    for name in studies.STUDIES:
+        assert name in text, f"reproduce --help does not list the study {name!r}"

@@ -66,27 +66,74 @@ def _run(args: argparse.Namespace) -> int:
 
 def add_train_parser(sub: Any) -> None:
     """Register the ``train`` sub-command on an argparse sub-parser collection."""
-    p = sub.add_parser("train", help="train an MNIST network with DLRT or a baseline")
-    p.add_argument("--model", choices=["mlp", "lenet5"], default="mlp")
-    p.add_argument("--method", choices=METHODS, default="dlrt-adaptive")
+    p = sub.add_parser(
+        "train",
+        help="train an MNIST network with DLRT or a baseline",
+        description="Train an MNIST network with dynamical low-rank training (DLRT) or a baseline "
+        "and print accuracy, ranks and compression per epoch.  Every option maps to a field of "
+        "lowrank_ode.dlrt.TrainConfig (--init to init_core); see the documentation's CLI page.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--model",
+        choices=["mlp", "lenet5"],
+        default="mlp",
+        help="network: fully connected MLP (see --widths) or LeNet-5",
+    )
+    p.add_argument(
+        "--method",
+        choices=METHODS,
+        default="dlrt-adaptive",
+        help="training method (the table of methods is in lowrank_ode.dlrt.train)",
+    )
     p.add_argument(
         "--tau",
         type=float,
         default=None,
-        help="relative truncation tolerance (default 0.11 for dlrt-adaptive; with "
+        help="relative truncation tolerance ϑ = τ‖σ‖₂ (None: 0.11 for dlrt-adaptive; with "
         "dlrt-single-pass it makes the run rank adaptive; ignored by fixed-rank methods)",
     )
-    p.add_argument("--atol", type=float, default=None)
+    p.add_argument(
+        "--atol",
+        type=float,
+        default=None,
+        help="absolute truncation tolerance of the adaptive methods (combined with --tau "
+        "as max(atol, tau‖σ‖₂))",
+    )
     p.add_argument("--rank", type=int, default=100, help="fixed rank / adaptive start rank")
-    p.add_argument("--max-rank", type=int, default=None)
-    p.add_argument("--widths", default=None, help="MLP widths, e.g. 784,500,500,10")
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--finetune-epochs", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default="adam")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    p.add_argument(
+        "--max-rank", type=int, default=None, help="upper bound on the adaptive ranks"
+    )
+    p.add_argument(
+        "--widths",
+        default=None,
+        help="MLP widths, input first and classes last, e.g. 784,500,500,10 "
+        "(None: TrainConfig's default)",
+    )
+    p.add_argument("--epochs", type=int, default=2, help="training epochs")
+    p.add_argument(
+        "--finetune-epochs",
+        type=int,
+        default=0,
+        help="extra epochs in frozen bases (S and the dense parameters only)",
+    )
+    p.add_argument("--batch-size", type=int, default=256, help="mini-batch size")
+    p.add_argument(
+        "--optimizer",
+        choices=["sgd", "momentum", "adam"],
+        default="adam",
+        help="sub-step solver of the K-, L- and S-steps (the optimizer)",
+    )
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (the step size h)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the initialization and the batch order"
+    )
+    p.add_argument(
+        "--dtype",
+        choices=["float64", "float32"],
+        default="float64",
+        help="floating-point type of the data, the parameters and the arithmetic",
+    )
     p.add_argument(
         "--init",
         choices=["svd", "random", "product"],
@@ -99,8 +146,18 @@ def add_train_parser(sub: Any) -> None:
         default="builtin",
         help="'builtin' (bundled subset), an IDX directory, or '' for LOWRANK_ODE_DATA",
     )
-    p.add_argument("--checkpoint", default=None)
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--json", default=None)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="path of an .npz checkpoint written (atomically) after every epoch",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from --checkpoint when it exists (same settings required)",
+    )
+    p.add_argument(
+        "--json", default=None, help="write the results (history, ranks, counts) to this file"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
