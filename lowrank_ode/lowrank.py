@@ -44,6 +44,20 @@ class LowRank:
     outer factors are not orthonormal, e.g. ``K V₀ᴴ = LowRank(K, I, V₀)``; the conventions
     (conjugate transposes, V untransposed) are the same.  For complex dtypes ``ᴴ`` is the
     conjugate transpose; for real ones it is the transpose.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lowrank_ode import LowRank
+    >>> rng = np.random.default_rng(0)
+    >>> A = rng.standard_normal((6, 3)) @ rng.standard_normal((3, 5))  # rank 3
+    >>> Y = LowRank.from_dense(A, rank=3)
+    >>> Y
+    LowRank(shape=(6, 5), rank=3, dtype=float64)
+    >>> bool(np.allclose(Y.to_dense(), A)), bool(np.allclose(Y.U.T @ Y.U, np.eye(3)))
+    (True, True)
+    >>> Y.U.shape, Y.S.shape, Y.V.shape  # Y = U S Vᴴ; V is stored, not Vᴴ
+    ((6, 3), (3, 3), (5, 3))
     """
 
     __slots__ = ("U", "S", "V")

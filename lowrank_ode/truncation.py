@@ -59,6 +59,21 @@ class Truncation:
     -----
     With neither ``rtol`` nor ``atol`` given, ϑ = 0: only exactly-zero singular values are
     dropped (the rank is then ``min(k, max_rank)`` for generic data).
+
+    Examples
+    --------
+    The smallest rank whose discarded tail (Frobenius norm by default) is at most
+    ``max(atol, rtol·‖σ‖₂)``, clamped to ``[min_rank, max_rank]``:
+
+    >>> import numpy as np
+    >>> from lowrank_ode import Truncation
+    >>> sigma = np.array([1.0, 0.5, 0.05, 0.01])
+    >>> Truncation(rtol=0.1).rank(sigma)
+    2
+    >>> Truncation(atol=1e-3).rank(sigma), Truncation(atol=1e-3, max_rank=2).rank(sigma)
+    (4, 2)
+    >>> Truncation(atol=0.02, norm="max").rank(sigma)  # keep while σ_{r+1} > 0.02
+    3
     """
 
     rtol: float | None = None

@@ -135,7 +135,9 @@ def test_every_cli_option_has_a_help_line_and_shows_its_default():
                 continue
             assert action.help, f"lowrank-ode {name}: option {action.dest!r} has no help line"
             if action.option_strings:
-                assert f"--{action.dest.replace('_', '-')}" in text or action.option_strings[0] in text
+                assert (
+                    f"--{action.dest.replace('_', '-')}" in text or action.option_strings[0] in text
+                )
         assert "(default:" in text, f"lowrank-ode {name} --help does not show defaults"
 
 

@@ -101,9 +101,7 @@ def add_train_parser(sub: Any) -> None:
         "as max(atol, tau‖σ‖₂))",
     )
     p.add_argument("--rank", type=int, default=100, help="fixed rank / adaptive start rank")
-    p.add_argument(
-        "--max-rank", type=int, default=None, help="upper bound on the adaptive ranks"
-    )
+    p.add_argument("--max-rank", type=int, default=None, help="upper bound on the adaptive ranks")
     p.add_argument(
         "--widths",
         default=None,

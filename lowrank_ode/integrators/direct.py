@@ -19,6 +19,23 @@ class Direct(Integrator):
 
     followed by a QR retraction of U and V.  The S⁻¹ makes the system stiff when σ_min(S) is
     small: the step size must shrink with σ_min — the failure the other integrators remove.
+
+    Examples
+    --------
+    The Koch–Lubich factor ODEs; fine while the step resolves σ_min (see
+    :func:`lowrank_ode.testing.check_robustness` for where it fails).
+
+    >>> import lowrank_ode as lo
+    >>> from lowrank_ode.integrators import Direct
+    >>> from lowrank_ode.problems import KLWProblem
+    >>> P = KLWProblem(20, seed=0)
+    >>> Y0 = P.initial(rank=4)
+    >>> Y1 = Direct().step(P, 0.0, Y0, 0.01)  # one step from t = 0 to t = 0.01
+    >>> Y1.shape, Y1.rank
+    ((20, 20), 4)
+    >>> sol = lo.solve(P, Y0, (0.0, 0.1), h=0.01, method="direct")  # the same, by name
+    >>> sol.n_steps
+    10
     """
 
     name = "direct"
