@@ -37,6 +37,14 @@ class LowRank:
         Verify ‖UᴴU − I‖, ‖VᴴV − I‖ ≤ ``orth_tol`` and raise ``ValueError`` otherwise.
     check_finite : bool
         Verify that no factor holds NaN or inf.
+    orth_tol : float
+        Tolerance of ``check_orthonormal``.
+
+    Raises
+    ------
+    ValueError
+        When a factor is not 2-D, the shapes do not match, the rank exceeds ``min(n, m)``, or a
+        requested check fails.
 
     Notes
     -----
@@ -184,6 +192,23 @@ class LowRank:
 
         Exactly one of ``rule`` (a :class:`Truncation`) and ``rank`` must be given.  The result
         has a diagonal non-negative core.
+
+        Parameters
+        ----------
+        rule : Truncation, optional
+            Choose the rank from the singular values of ``S``.
+        rank : int, optional
+            Keep exactly this many singular values (1 ≤ rank ≤ current rank).
+
+        Returns
+        -------
+        LowRank
+            The truncated factorization ``(U P_r, Σ_r, V Q_r)``.
+
+        Raises
+        ------
+        ValueError
+            When both or neither of ``rule`` and ``rank`` are given, or ``rank`` is out of range.
         """
         xp = self.xp
         P, sigma, Q = svd(self.S, xp=xp)

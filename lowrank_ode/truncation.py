@@ -107,7 +107,24 @@ class Truncation:
         return theta
 
     def rank(self, sigma: Any) -> int:
-        """The rank to keep for singular values ``sigma`` (descending, host or device array)."""
+        """The rank to keep for singular values ``sigma``.
+
+        Parameters
+        ----------
+        sigma : array, shape (k,)
+            Singular values in descending order (host or device array).
+
+        Returns
+        -------
+        int
+            The smallest rank whose discarded tail is within the tolerance, clamped to
+            ``[min_rank, max_rank]`` and to ``k``.
+
+        Raises
+        ------
+        ValueError
+            When a singular value is NaN or infinite.
+        """
         s = np.asarray(_host(sigma), dtype=float)
         if not np.all(np.isfinite(s)):
             raise ValueError(f"singular values must be finite, got {s}")

@@ -72,7 +72,9 @@ class TrainConfig:
     Parameters
     ----------
     model : {"mlp", "lenet5"}
+        The network: a fully connected MLP of ``widths`` or LeNet-5.
     method : one of :data:`METHODS`
+        The training method (the table of the module docstring).
     tau : float or None
         Relative truncation tolerance of the adaptive methods (ϑ = τ‖σ‖₂).
     rank : int
@@ -80,7 +82,10 @@ class TrainConfig:
     widths : tuple of int
         MLP widths (input first, classes last).
     epochs, batch_size, lr, optimizer, seed
-        The usual; ``optimizer`` ∈ {"sgd", "momentum", "adam"}.
+        The usual; ``optimizer`` ∈ {"sgd", "momentum", "adam"}; ``lr`` is the step size h of
+        the integrator.
+    momentum : float
+        Momentum coefficient of ``optimizer="momentum"`` (0 ≤ momentum < 1).
     finetune_epochs : int
         Extra epochs with frozen bases (S and dense parameters only).
     atol, min_rank, max_rank
@@ -239,12 +244,15 @@ class Trainer:
     Parameters
     ----------
     cfg : TrainConfig
+        What to train, and how.
     data : (x_train, y_train, x_test, y_test)
         Images flat (N, 784) for the MLP or (N, 1, 28, 28) for LeNet-5; int labels.
     checkpoint : path, optional
         Written atomically after every epoch (``.npz``, no pickle).
     progress : bool
         tqdm progress bar over the batches.
+    history : list of dict, optional
+        Records of earlier epochs (filled by :meth:`fit`; restored by :meth:`load`).
 
     Attributes
     ----------

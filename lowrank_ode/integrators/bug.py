@@ -32,6 +32,18 @@ class BUG(Integrator):
     First order, robust to small singular values, exact when A(t) has rank r and F = Ȧ
     (Ceruti–Lubich 2022, Thms. 4 and 5).  Dense blocks are updated in the S-step.
 
+    Parameters
+    ----------
+    substep : {"rk4", "euler", "exact"} or SubstepSolver, default "rk4"
+        Solver of the K-, L- and S-equations (:mod:`lowrank_ode.substep`).
+    truncation : None
+        This method keeps the rank of its input: it takes no truncation.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``substep``, or when a ``truncation`` is given.
+
     Examples
     --------
     Fixed-rank BUG with the default RK4 sub-steps; ``BUG(substep='euler')`` for Euler:
@@ -82,6 +94,22 @@ class RankAdaptiveBUG(Integrator):
     Û Ŝ₀ V̂ᴴ = ÛÛᴴ Y₀ V̂V̂ᴴ = Y₀.  Its first evaluation is therefore the one the K- and L-steps
     already made, F(t, Y₀), contracted with the new bases (Ûᴴ F(t, Y₀) V̂); with an Euler-type
     sub-step (SGD, momentum, Adam) a whole step costs ONE evaluation of F, not two.
+
+    Parameters
+    ----------
+    substep : {"rk4", "euler", "exact"} or SubstepSolver, default "rk4"
+        Solver of the K-, L- and S-equations (:mod:`lowrank_ode.substep`).
+    truncation : Truncation, optional
+        Rank selection of the augmented factorization
+        (:class:`~lowrank_ode.truncation.Truncation`); ``None``: truncate back to the rank of the
+        input.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``substep``.
+    TypeError
+        When ``truncation`` is not a :class:`~lowrank_ode.truncation.Truncation`.
 
     Examples
     --------
@@ -140,6 +168,22 @@ class ParallelBUG(Integrator):
 
     truncated by ``truncation`` (or back to rank r).  First order; rank-adaptive with a tolerance.
 
+    Parameters
+    ----------
+    substep : {"rk4", "euler", "exact"} or SubstepSolver, default "rk4"
+        Solver of the K-, L- and S-equations (:mod:`lowrank_ode.substep`).
+    truncation : Truncation, optional
+        Rank selection of the augmented factorization
+        (:class:`~lowrank_ode.truncation.Truncation`); ``None``: truncate back to the rank of the
+        input.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``substep``.
+    TypeError
+        When ``truncation`` is not a :class:`~lowrank_ode.truncation.Truncation`.
+
     Examples
     --------
     K-, L- and S-steps from the same point (fixed rank here, no truncation given):
@@ -192,6 +236,18 @@ class FixedBasisGalerkin(Integrator):
 
     The S-step of BUG on its own — DLRT's fine-tuning phase, which freezes U and V after the
     rank-adaptive phase (Schotthöfer et al. 2022, Sec. 5).
+
+    Parameters
+    ----------
+    substep : {"rk4", "euler", "exact"} or SubstepSolver, default "rk4"
+        Solver of the K-, L- and S-equations (:mod:`lowrank_ode.substep`).
+    truncation : None
+        This method keeps the rank of its input: it takes no truncation.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``substep``, or when a ``truncation`` is given.
 
     Examples
     --------

@@ -20,6 +20,18 @@ class Direct(Integrator):
     followed by a QR retraction of U and V.  The S⁻¹ makes the system stiff when σ_min(S) is
     small: the step size must shrink with σ_min — the failure the other integrators remove.
 
+    Parameters
+    ----------
+    substep : {"rk4", "euler", "exact"} or SubstepSolver, default "rk4"
+        Solver of the K-, L- and S-equations (:mod:`lowrank_ode.substep`).
+    truncation : None
+        This method keeps the rank of its input: it takes no truncation.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``substep``, or when a ``truncation`` is given.
+
     Examples
     --------
     The Koch–Lubich factor ODEs; fine while the step resolves σ_min (see

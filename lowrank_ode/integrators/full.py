@@ -17,6 +17,20 @@ class Full(Integrator):
     Forms n × m matrices: a reference for small problems, not a low-rank method.  With a
     ``truncation`` the result is truncated (the "full step then truncate" baseline).
 
+    Parameters
+    ----------
+    substep : {"rk4", "euler", "exact"} or SubstepSolver, default "rk4"
+        Solver of the K-, L- and S-equations (:mod:`lowrank_ode.substep`).
+    truncation : Truncation, optional
+        Truncation of the SVD of the full result; ``None``: keep the full rank.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``substep``.
+    TypeError
+        When ``truncation`` is not a :class:`~lowrank_ode.truncation.Truncation`.
+
     Examples
     --------
     The dense reference: the full matrix ODE, returned as a full-rank factorization.

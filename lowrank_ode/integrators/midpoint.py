@@ -25,6 +25,22 @@ class MidpointBUG(Integrator):
     sub-step solver is at least second order (RK4 by default).  Construction as in the authors'
     reproduction code; dense blocks are not supported.
 
+    Parameters
+    ----------
+    substep : {"rk4", "euler", "exact"} or SubstepSolver, default "rk4"
+        Solver of the K-, L- and S-equations (:mod:`lowrank_ode.substep`).
+    truncation : Truncation, optional
+        Rank selection of the augmented factorization
+        (:class:`~lowrank_ode.truncation.Truncation`); ``None``: truncate back to the rank of the
+        input.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``substep``.
+    TypeError
+        When ``truncation`` is not a :class:`~lowrank_ode.truncation.Truncation`.
+
     Examples
     --------
     Second order; truncated back to the input rank when no truncation is given:

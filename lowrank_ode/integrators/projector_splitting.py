@@ -23,6 +23,18 @@ class KSL(Integrator):
     small singular values (Kieri, Lubich & Walach, SINUM 54 (2016)).  With exact sub-flows it
     conserves ‖Y‖ for skew-Hermitian flows.  Dense blocks move with the K-step.
 
+    Parameters
+    ----------
+    substep : {"rk4", "euler", "exact"} or SubstepSolver, default "rk4"
+        Solver of the K-, L- and S-equations (:mod:`lowrank_ode.substep`).
+    truncation : None
+        This method keeps the rank of its input: it takes no truncation.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``substep``, or when a ``truncation`` is given.
+
     Examples
     --------
     Lie–Trotter projector splitting at fixed rank:
@@ -90,6 +102,18 @@ class Strang(KSL):
     """Strang projector splitting: K(h/2) S(h/2) L(h) S(h/2) K(h/2) — Lubich & Oseledets 2014.
 
     The Lie–Trotter step over h/2 followed by its adjoint (L–S–K) over h/2; second order.
+
+    Parameters
+    ----------
+    substep : {"rk4", "euler", "exact"} or SubstepSolver, default "rk4"
+        Solver of the K-, L- and S-equations (:mod:`lowrank_ode.substep`).
+    truncation : None
+        This method keeps the rank of its input: it takes no truncation.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``substep``, or when a ``truncation`` is given.
 
     Examples
     --------

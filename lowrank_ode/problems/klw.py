@@ -67,6 +67,7 @@ class KLWProblem(ExplicitProblem):
         Spectral norm of the random skew-symmetric W₁, W₂ (default 1; the constants of the
         error plots scale with it).
     seed : int or numpy.random.Generator
+        Seed of the random W₁, W₂ (and E).
     xp : namespace, optional
         Namespace of the arrays returned (computed in NumPy, moved once per call).
 

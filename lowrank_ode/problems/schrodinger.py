@@ -28,6 +28,12 @@ class SchrodingerProblem(MatrixODE):
         periodic D (1 on the diagonal, −½ off the diagonal and in the corners) and
         F(Y) = i(DY + YD) − iVYV, i.e. a = −1.
     xp : namespace, optional
+        Array namespace of the factors the problem returns (default NumPy).
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``variant`` or ``N < 3``.
 
     Notes
     -----
