@@ -95,7 +95,7 @@ def build_table() -> str:
     lines = [
         "| method | class | order (declared) | order (measured) "
         "| robust to small σ (max/min error) | rank adaptive | evaluations per step (RK4) "
-        "| sequential rounds (Euler) | widest basis | peak memory per step |",
+        "| sequential rounds (Euler) | widest evaluated basis | peak memory per step |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in METHODS:

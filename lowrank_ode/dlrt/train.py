@@ -239,7 +239,7 @@ def make_integrator(cfg: TrainConfig, optimizer: Any) -> Integrator:
 
 @dataclass
 class Trainer:
-    """Runs a :class:`TrainConfig` on data; see the module docstring.
+    """Runs a :class:`TrainConfig` on data (methods: :ref:`training-methods`).
 
     Parameters
     ----------
