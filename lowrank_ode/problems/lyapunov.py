@@ -26,12 +26,13 @@ def sine_basis(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class LyapunovProblem(MatrixODE):
-    r"""dY/dt = ν_x T_n Y + ν_y Y T_mᵀ + C₁C₂ᴴ — the 2-D heat equation on a grid, factored.
+    r"""dY/dt = ν_x Δ_n Y + ν_y Y Δ_mᵀ + C₁C₂ᴴ: the 2-D heat equation on a grid, factored.
 
-    T = tridiag(1, −2, 1) is the (unscaled) Dirichlet second-difference matrix, so the
-    eigenvalues of 𝓛(Y) = ν_x T Y + ν_y Y T lie in (−4(ν_x + ν_y), 0); ν = κ/Δx² gives the
-    physical heat equation with diffusivity κ.  The forcing C = C₁C₂ᴴ is low-rank.  All products
-    cost O((n + m)(r² + r c)) and never form an n × m matrix, so n = m = 10⁴ is cheap.
+    Δ = tridiag(1, −2, 1) is the (unscaled) Dirichlet second-difference matrix, so the
+    eigenvalues of the operator Y ↦ ν_x Δ Y + ν_y Y Δ lie in (−4(ν_x + ν_y), 0); ν = κ/Δx²
+    gives the physical heat equation with diffusivity κ.  The forcing C = C₁C₂ᴴ is low-rank.
+    All products cost O((n + m)(r² + r c)) and never form an n × m matrix, so n = m = 10⁴ is
+    cheap.
 
     Parameters
     ----------
