@@ -6,15 +6,18 @@ Build (warnings are errors)::
 
 The tutorials and their solutions (``docs/tutorials/**/*.md``) are Jupyter notebooks kept as
 MyST markdown; MyST-NB executes them during the build (single-threaded BLAS), caching the outputs
-in ``docs/_generated/jupyter_cache`` while a notebook's code is unchanged (``nb_execution_mode``;
-set ``LOWRANK_DOCS_RERUN=1`` to execute every notebook).  The method guide's comparison table is
-generated at build time by ``_ext/method_guide.py``.  MathJax is served from the build's own
+in ``docs/_generated/jupyter_cache/<hash of the package sources>`` while neither the notebook's
+code nor the package changes (set ``LOWRANK_DOCS_RERUN=1`` to execute every notebook).  The
+method guide's comparison table and the CLI page's tables are generated at build time by
+``_ext/method_guide.py`` and ``_ext/cli_tables.py``.  MathJax is served from the build's own
 ``_static`` folder (``sphinx-mathjax-offline``), so the pages work without a network.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -83,7 +86,22 @@ os.environ.update(MPLBACKEND="module://matplotlib_inline.backend_inline", PYTHON
 nb_execution_mode = (
     "force" if os.environ.get("LOWRANK_DOCS_RERUN", "") not in ("", "0") else "cache"
 )
-nb_execution_cache_path = str(HERE / "_generated" / "jupyter_cache")
+
+
+def _package_digest() -> str:
+    """Hash of the package's sources: a change of the library invalidates the cached outputs."""
+    h = hashlib.sha256()
+    for f in sorted((ROOT / "lowrank_ode").rglob("*.py")):
+        h.update(f.relative_to(ROOT).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+_CACHES = HERE / "_generated" / "jupyter_cache"
+nb_execution_cache_path = str(_CACHES / _package_digest())
+for _old in _CACHES.glob("*") if _CACHES.is_dir() else []:
+    if _old.name != Path(nb_execution_cache_path).name:
+        shutil.rmtree(_old, ignore_errors=True)  # outputs of an older version of the package
 nb_execution_timeout = 300
 nb_execution_raise_on_error = True  # a failing cell fails the build
 nb_execution_show_tb = True
