@@ -36,7 +36,11 @@ class Solution:
         Number of right-hand-side evaluations (calls of ``F.at``; one network forward/backward
         pass each in DLRT).
     n_steps : int
+        Number of steps taken (the last one shortened to end at ``tf``).
     method : str
+        Name of the integrator.
+    integrator : Integrator or None
+        The integrator instance that made the steps.
     """
 
     t: np.ndarray
