@@ -65,7 +65,7 @@ def test_notebooks_ran_with_outputs_and_figures(html):
         assert "cell_output" in page, f"tutorial {name} shows no output"
         assert "Exercises" in page and f"solutions/{name}_solutions.html" in page
         _page(html, f"tutorials/solutions/{name}_solutions")
-    for name in ("heat_equation", "klw_robustness"):
+    for name in ("heat_equation", "klw_robustness", "mnist_dlrt", "test_your_integrator"):
         page = _page(html, f"tutorials/{name}")
         assert re.search(r'<img[^>]+src="[^"]+\.png"', page), f"tutorial {name} has no figure"
     page = _page(html, "tutorials/test_your_integrator")
