@@ -23,7 +23,7 @@ layers' matrix products, first run; the first column of runs used ``--repeats 10
 
 The host's speed drifts (the dense step took 29.8 ms in an earlier session), so read the
 ratios: the rank-adaptive step (product start, ranks ≈ 20) costs 0.31–0.40 of the dense step,
-the fixed-rank one (Adam) 0.26–0.35.  Against the issue's targets: adaptive ≤ 10 ms is met
+the fixed-rank one (Adam) 0.26–0.35.  Against the targets: adaptive ≤ 10 ms is met
 in two runs of three (10.0 ms) and missed in the first (14.3 ms); fixed rank 20 ≤ 5 ms is not
 met (6.9–7.5 ms with SGD, 8.2–10.9 ms with Adam) and cannot be on this CPU with NumPy: the
 straight-line floor — the same two passes, products and QRs written as bare NumPy, without

@@ -4,13 +4,20 @@ Build (warnings are errors)::
 
     .venv/bin/sphinx-build -W -b html docs docs/_build/html
 
-The tutorials (``docs/tutorials/*.py``) are executed during the build by the local extension
-``_ext/lowrank_tutorials.py``; their output and figures go to ``docs/_generated`` (not tracked),
-together with the autosummary pages of the API reference.
+The tutorials and their solutions (``docs/tutorials/**/*.md``) are Jupyter notebooks kept as
+MyST markdown; MyST-NB executes them during the build (single-threaded BLAS), caching the outputs
+in ``docs/_generated/jupyter_cache/<hash of the package sources>`` while neither the notebook's
+code nor the package changes (set ``LOWRANK_DOCS_RERUN=1`` to execute every notebook).  The
+method guide's comparison table and the CLI page's tables are generated at build time by
+``_ext/method_guide.py`` and ``_ext/cli_tables.py``.  MathJax is served from the build's own
+``_static`` folder (``sphinx-mathjax-offline``), so the pages work without a network.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -30,14 +37,22 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # MathJax 3 copied into _static: formulas render offline
     "numpydoc",
-    "myst_parser",
-    "lowrank_tutorials",
+    "myst_nb",  # MyST markdown and notebooks (includes myst_parser)
+    "method_guide",  # _ext: the comparison table of the method guide
+    "cli_tables",  # _ext: option tables and --help texts of the CLI page
 ]
 
-source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb"}
 root_doc = "index"
-exclude_patterns = ["_build", "_generated/*.md", "Thumbs.db", ".DS_Store"]
+exclude_patterns = [
+    "_build",
+    "_generated/*.md",
+    "_generated/jupyter_cache",
+    "Thumbs.db",
+    ".DS_Store",
+]
 templates_path = ["_templates"]
 
 # -- MyST ---------------------------------------------------------------------------------------
@@ -64,16 +79,49 @@ numpydoc_attributes_as_param_list = True
 # no network access during the build
 intersphinx_mapping: dict[str, tuple[str, None]] = {}
 
-# -- tutorials (local extension) ----------------------------------------------------------------
-tutorials_dir = "tutorials"
-tutorials_output = "_generated"
-tutorials_timeout = 300
+# -- notebooks (MyST-NB) ------------------------------------------------------------------------
+# the kernels inherit the environment: one BLAS thread, no GUI backend
+os.environ.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+os.environ.update(MPLBACKEND="module://matplotlib_inline.backend_inline", PYTHONHASHSEED="0")
+nb_execution_mode = (
+    "force" if os.environ.get("LOWRANK_DOCS_RERUN", "") not in ("", "0") else "cache"
+)
+
+
+def _package_digest() -> str:
+    """Hash of the package's sources: a change of the library invalidates the cached outputs."""
+    h = hashlib.sha256()
+    for f in sorted((ROOT / "lowrank_ode").rglob("*.py")):
+        h.update(f.relative_to(ROOT).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+_CACHES = HERE / "_generated" / "jupyter_cache"
+nb_execution_cache_path = str(_CACHES / _package_digest())
+for _old in _CACHES.glob("*") if _CACHES.is_dir() else []:
+    if _old.name != Path(nb_execution_cache_path).name:
+        shutil.rmtree(_old, ignore_errors=True)  # outputs of an older version of the package
+nb_execution_timeout = 300
+nb_execution_raise_on_error = True  # a failing cell fails the build
+nb_execution_show_tb = True
+nb_merge_streams = True
 
 # -- HTML ---------------------------------------------------------------------------------------
 html_theme = "alabaster"
 html_title = f"lowrank_ode {release}"
 html_static_path: list[str] = []
 html_theme_options = {"description": "Dynamical low-rank approximation and training in NumPy"}
+
+# autosummary cuts a summary at the first ". "; these abbreviations of the citations in the
+# integrators' first lines ("Alg. 1", "Sec. 3", "SIAM J. Sci. Comput.") do not end a sentence
+import sphinx.ext.autosummary as _autosummary  # noqa: E402
+
+_autosummary.WELL_KNOWN_ABBREVIATIONS = (
+    *_autosummary.WELL_KNOWN_ABBREVIATIONS,
+    *(f" {a}." for a in ("Alg", "Sec", "Prop", "Thm", "Fig", "eq", "eqs", "Eq", "vs")),
+    *(f" {a}." for a in ("J", "Sci", "Comput", "Numer", "Anal", "Appl", "Math", "Matrix")),
+)
 
 # "lowrank_ode.Truncation" and the module "lowrank_ode.truncation" would differ only in case
 autosummary_filename_map = {"lowrank_ode.Truncation": "lowrank_ode.Truncation-class"}

@@ -37,6 +37,14 @@ class LowRank:
         Verify ‖UᴴU − I‖, ‖VᴴV − I‖ ≤ ``orth_tol`` and raise ``ValueError`` otherwise.
     check_finite : bool
         Verify that no factor holds NaN or inf.
+    orth_tol : float
+        Tolerance of ``check_orthonormal``.
+
+    Raises
+    ------
+    ValueError
+        When a factor is not 2-D, the shapes do not match, the rank exceeds ``min(n, m)``, or a
+        requested check fails.
 
     Notes
     -----
@@ -44,6 +52,20 @@ class LowRank:
     outer factors are not orthonormal, e.g. ``K V₀ᴴ = LowRank(K, I, V₀)``; the conventions
     (conjugate transposes, V untransposed) are the same.  For complex dtypes ``ᴴ`` is the
     conjugate transpose; for real ones it is the transpose.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lowrank_ode import LowRank
+    >>> rng = np.random.default_rng(0)
+    >>> A = rng.standard_normal((6, 3)) @ rng.standard_normal((3, 5))  # rank 3
+    >>> Y = LowRank.from_dense(A, rank=3)
+    >>> Y
+    LowRank(shape=(6, 5), rank=3, dtype=float64)
+    >>> bool(np.allclose(Y.to_dense(), A)), bool(np.allclose(Y.U.T @ Y.U, np.eye(3)))
+    (True, True)
+    >>> Y.U.shape, Y.S.shape, Y.V.shape  # Y = U S Vᴴ; V is stored, not Vᴴ
+    ((6, 3), (3, 3), (5, 3))
     """
 
     __slots__ = ("U", "S", "V")
@@ -170,6 +192,23 @@ class LowRank:
 
         Exactly one of ``rule`` (a :class:`Truncation`) and ``rank`` must be given.  The result
         has a diagonal non-negative core.
+
+        Parameters
+        ----------
+        rule : Truncation, optional
+            Choose the rank from the singular values of ``S``.
+        rank : int, optional
+            Keep exactly this many singular values (1 ≤ rank ≤ current rank).
+
+        Returns
+        -------
+        LowRank
+            The truncated factorization ``(U P_r, Σ_r, V Q_r)``.
+
+        Raises
+        ------
+        ValueError
+            When both or neither of ``rule`` and ``rank`` are given, or ``rank`` is out of range.
         """
         xp = self.xp
         P, sigma, Q = svd(self.S, xp=xp)

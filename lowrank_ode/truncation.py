@@ -59,6 +59,21 @@ class Truncation:
     -----
     With neither ``rtol`` nor ``atol`` given, ϑ = 0: only exactly-zero singular values are
     dropped (the rank is then ``min(k, max_rank)`` for generic data).
+
+    Examples
+    --------
+    The smallest rank whose discarded tail (Frobenius norm by default) is at most
+    ``max(atol, rtol·‖σ‖₂)``, clamped to ``[min_rank, max_rank]``:
+
+    >>> import numpy as np
+    >>> from lowrank_ode import Truncation
+    >>> sigma = np.array([1.0, 0.5, 0.05, 0.01])
+    >>> Truncation(rtol=0.1).rank(sigma)
+    2
+    >>> Truncation(atol=1e-3).rank(sigma), Truncation(atol=1e-3, max_rank=2).rank(sigma)
+    (4, 2)
+    >>> Truncation(atol=0.02, norm="max").rank(sigma)  # keep while σ_{r+1} > 0.02
+    3
     """
 
     rtol: float | None = None
@@ -92,7 +107,24 @@ class Truncation:
         return theta
 
     def rank(self, sigma: Any) -> int:
-        """The rank to keep for singular values ``sigma`` (descending, host or device array)."""
+        """The rank to keep for singular values ``sigma``.
+
+        Parameters
+        ----------
+        sigma : array, shape (k,)
+            Singular values in descending order (host or device array).
+
+        Returns
+        -------
+        int
+            The smallest rank whose discarded tail is within the tolerance, clamped to
+            ``[min_rank, max_rank]`` and to ``k``.
+
+        Raises
+        ------
+        ValueError
+            When a singular value is NaN or infinite.
+        """
         s = np.asarray(_host(sigma), dtype=float)
         if not np.all(np.isfinite(s)):
             raise ValueError(f"singular values must be finite, got {s}")

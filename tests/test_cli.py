@@ -118,3 +118,38 @@ def test_train_cli_init_option(tmp_path):
     assert cfg["method"] == "dlrt-adaptive" and cfg["tau"] == 0.11  # the documented default
     with pytest.raises(SystemExit):
         main(argv[:-3] + ["--init", "zeros"])
+
+
+def _subparsers():
+    import argparse
+
+    from lowrank_ode.cli import build_parser
+
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return sub.choices
+
+
+def test_every_cli_option_has_a_help_line_and_shows_its_default():
+    import argparse
+
+    for name, sp in _subparsers().items():
+        text = " ".join(sp.format_help().split())  # argparse wraps lines
+        for action in sp._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            where = f"lowrank-ode {name} {'/'.join(action.option_strings) or action.dest}"
+            assert action.help, f"{where} has no help line"
+            assert " ".join(action.help.split()) in text, f"{where}: help line not shown"
+            if action.option_strings and "(default:" not in action.help:
+                shown = f"(default: {action.default})"
+                assert shown in text, f"{where}: --help does not show {shown}"
+            elif action.option_strings:  # a model-dependent default, stated in words
+                assert action.default is None, f"{where}: states a default beside {action.default}"
+
+
+def test_reproduce_help_lists_every_study():
+    studies = pytest.importorskip("studies")
+    text = _subparsers()["reproduce"].format_help()
+    for name in studies.STUDIES:
+        assert name in text, f"reproduce --help does not list the study {name!r}"

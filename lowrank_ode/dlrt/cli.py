@@ -89,45 +89,99 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show every option's default, unless its help already states it (model-dependent
+    defaults such as "MLP 256, LeNet-5 128" are written out in the help)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.help and "(default:" in action.help:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def add_train_parser(sub: Any) -> None:
     """Register the ``train`` sub-command on an argparse sub-parser collection."""
-    p = sub.add_parser("train", help="train an MNIST network with DLRT or a baseline")
-    p.add_argument("--model", choices=["mlp", "lenet5"], default="mlp")
-    p.add_argument("--method", choices=METHODS, default="dlrt-adaptive")
+    p = sub.add_parser(
+        "train",
+        help="train an MNIST network with DLRT or a baseline",
+        description="Train an MNIST network with dynamical low-rank training (DLRT) or a baseline "
+        "and print accuracy, ranks and compression per epoch.  Every option maps to a field of "
+        "lowrank_ode.dlrt.TrainConfig (--init to init_core); see the documentation's CLI page.",
+        formatter_class=DefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--model",
+        choices=["mlp", "lenet5"],
+        default="mlp",
+        help="network: fully connected MLP (see --widths) or LeNet-5",
+    )
+    p.add_argument(
+        "--method",
+        choices=METHODS,
+        default="dlrt-adaptive",
+        help="training method (the table of methods is in lowrank_ode.dlrt.train)",
+    )
     p.add_argument(
         "--tau",
         type=float,
         default=None,
-        help="relative truncation tolerance (default 0.11 for dlrt-adaptive; with "
+        help="relative truncation tolerance ϑ = τ‖σ‖₂ (None: 0.11 for dlrt-adaptive; with "
         "dlrt-single-pass it makes the run rank adaptive; ignored by fixed-rank methods)",
     )
-    p.add_argument("--atol", type=float, default=None)
+    p.add_argument(
+        "--atol",
+        type=float,
+        default=None,
+        help="absolute truncation tolerance of the adaptive methods (combined with --tau "
+        "as max(atol, tau‖σ‖₂))",
+    )
     p.add_argument(
         "--rank",
         type=int,
         default=None,
         help="fixed rank / adaptive start rank (default: MLP 100, LeNet-5 full rank)",
     )
-    p.add_argument("--max-rank", type=int, default=None)
-    p.add_argument("--widths", default=None, help="MLP widths, e.g. 784,500,500,10")
+    p.add_argument("--max-rank", type=int, default=None, help="upper bound on the adaptive ranks")
+    p.add_argument(
+        "--widths",
+        default=None,
+        help="MLP widths, input first and classes last, e.g. 784,500,500,10 "
+        "(None: TrainConfig's default)",
+    )
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: 20)")
     p.add_argument(
         "--finetune-epochs",
         type=int,
         default=None,
-        help="extra epochs in frozen bases (default: 5 for the MLP with dlrt-adaptive, else 0)",
+        help="extra epochs in frozen bases, S and the dense parameters only "
+        "(default: 5 for the MLP with dlrt-adaptive, else 0)",
     )
-    p.add_argument("--batch-size", type=int, default=None, help="(default: MLP 256, LeNet-5 128)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="mini-batch size (default: MLP 256, LeNet-5 128)",
+    )
     p.add_argument(
         "--optimizer",
         choices=["sgd", "momentum", "adam"],
         default=None,
-        help="(default: MLP adam, LeNet-5 sgd)",
+        help="sub-step solver of the K-, L- and S-steps (default: MLP adam, LeNet-5 sgd)",
     )
-    p.add_argument("--lr", type=float, default=None, help="(default: MLP 1e-3, LeNet-5 0.05)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument(
-        "--dtype", choices=["float32", "float64"], default="float32", help="(default: float32)"
+        "--lr",
+        type=float,
+        default=None,
+        help="learning rate, the step size h (default: MLP 1e-3, LeNet-5 0.05)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the initialization and the batch order"
+    )
+    p.add_argument(
+        "--dtype",
+        choices=["float32", "float64"],
+        default="float32",
+        help="floating-point type of the data, the parameters and the arithmetic",
     )
     p.add_argument(
         "--init",
@@ -167,16 +221,26 @@ def add_train_parser(sub: Any) -> None:
         default="builtin",
         help="'builtin' (bundled subset), an IDX directory, or '' for LOWRANK_ODE_DATA",
     )
-    p.add_argument("--checkpoint", default=None)
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--json", default=None)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="path of an .npz checkpoint written (atomically) after every epoch",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from --checkpoint when it exists (same settings required)",
+    )
+    p.add_argument(
+        "--json", default=None, help="write the results (history, ranks, counts) to this file"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--threads",
         type=check_threads,
         default="auto",
         help="BLAS threads: 'auto' (NumPy's BLAS on all cores, every other BLAS pool on one, "
-        "so that the pools never fight) or N (NumPy's BLAS on N threads) (default: auto)",
+        "so that the pools never fight) or N (NumPy's BLAS on N threads)",
     )
     p.set_defaults(func=_run)
 

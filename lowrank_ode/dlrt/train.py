@@ -10,11 +10,15 @@ rate as step size — the trainer only feeds batches and records:
 ``dense``              plain optimizer step on the dense network       1
 ``vanilla``            plain optimizer step on U, V of W = U Vᵀ        1
 ``dlrt``               fixed-rank BUG (K/L share one pass, then S)     2
-``dlrt-adaptive``      rank-adaptive BUG, truncation τ‖σ‖₂             2
+``dlrt-adaptive``      rank-adaptive BUG, truncation τ‖σ‖₂ (S reuses)  1
 ``dlrt-single-pass``   parallel BUG (K, L, S from one pass), τ         1
 ``ksl``                projector splitting (K, backward S, L)          3
 ``dense-truncate``     dense training, then SVD truncation with τ      1
 =====================  ==============================================  =====================
+
+The rank-adaptive step needs one pass because its augmented bases contain the old ones
+(span U₀ ⊆ span Û), so its Galerkin S-step starts at W₀ itself and reuses the gradient of the
+K/L pass; the fixed-rank S-step starts at a projection of W₀ and needs a second pass.
 
 ``finetune_epochs`` adds a phase with frozen bases (:class:`FixedBasisGalerkin`: S and the
 dense parameters only).  Parameter counts (evaluation Σ r(n+m), training Σ [2r(n+m) + 4r²], dense
@@ -106,7 +110,9 @@ class TrainConfig:
     Parameters
     ----------
     model : {"mlp", "lenet5"}
+        The network: a fully connected MLP of ``widths`` or LeNet-5.
     method : one of :data:`METHODS`
+        The training method (the table of the module docstring).
     tau : float or None
         Relative truncation tolerance of the adaptive methods (ϑ = τ‖σ‖₂).  ``None``:
         :data:`DEFAULT_TAU` for ``dlrt-adaptive`` without ``atol``, no truncation otherwise
@@ -121,6 +127,8 @@ class TrainConfig:
     finetune_epochs : int or None
         Extra epochs with frozen bases (S and dense parameters only); default 5 for the
         MLP with ``dlrt-adaptive``, else 0.
+    momentum : float
+        Momentum coefficient of ``optimizer="momentum"`` (0 ≤ momentum < 1).
     atol, min_rank, max_rank
         Further truncation options of the adaptive methods.
     decay : float or None
@@ -140,9 +148,27 @@ class TrainConfig:
     dtype : {"float32", "float64"}
         Precision of the network (default float32).
 
+    Raises
+    ------
+    ValueError
+        When a field is out of range (the message names the field and the value).
+
+    See Also
+    --------
+    train, Trainer
+
+    Notes
+    -----
+    The ``lowrank-ode train`` options set the fields of the same name (``--init`` sets
+    ``init_core``); a field left at ``None`` takes :data:`PAPER_DEFAULTS` of its model.
+
     Examples
     --------
-    >>> cfg = TrainConfig(model="lenet5", method="dlrt-adaptive")
+    >>> from lowrank_ode.dlrt import TrainConfig
+    >>> cfg = TrainConfig(method="dlrt-adaptive", tau=0.1, rank=16, widths=(784, 64, 64, 10))
+    >>> cfg.optimizer, cfg.lr, cfg.batch_size
+    ('adam', 0.001, 256)
+    >>> cfg = TrainConfig(model="lenet5", method="dlrt-adaptive")  # the paper's LeNet-5 recipe
     >>> cfg.optimizer, cfg.lr, cfg.batch_size, cfg.tau, cfg.dtype
     ('sgd', 0.05, 128, 0.11, 'float32')
     """
@@ -205,8 +231,6 @@ class TrainConfig:
             raise ValueError(f"init_std must be a finite number > 0, got {self.init_std!r}")
         if self.dtype not in ("float64", "float32"):
             raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
-        if self.method == "dlrt-adaptive" and self.tau is None and self.atol is None:
-            raise ValueError("method 'dlrt-adaptive' needs tau or atol")
 
 
 def build_model(cfg: TrainConfig) -> Any:
@@ -261,11 +285,12 @@ def make_integrator(cfg: TrainConfig, optimizer: Any) -> Integrator:
 
 @dataclass
 class Trainer:
-    """Runs a :class:`TrainConfig` on data; see the module docstring.
+    """Runs a :class:`TrainConfig` on data (methods: :ref:`training-methods`).
 
     Parameters
     ----------
     cfg : TrainConfig
+        What to train, and how.
     data : (x_train, y_train, x_test, y_test)
         Images flat (N, 784) for the MLP or (N, 1, 28, 28) for LeNet-5; int labels.
     checkpoint : path, optional
@@ -276,6 +301,46 @@ class Trainer:
         BLAS thread policy of :meth:`fit` (:mod:`lowrank_ode._threads`): ``"auto"`` keeps
         NumPy's BLAS on all cores and every other BLAS pool on one thread, ``N`` puts NumPy's on
         ``N``.  The policy in force is stored in :meth:`results` under ``"threads"``.
+    history : list of dict, optional
+        Records of earlier epochs (filled by :meth:`fit`; restored by :meth:`load`).
+
+    Attributes
+    ----------
+    model
+        The network (:mod:`lowrank_ode.nn.models`).
+    flow : NetworkFlow
+        The network loss as a factored gradient flow; ``flow.evaluations`` records the
+        forward/backward passes of the last step.
+    integrator : Integrator
+        The integrator of ``cfg.method`` with the optimizer as sub-step solver.
+    history : list of dict
+        One record per epoch (see :meth:`fit`).
+
+    Raises
+    ------
+    ValueError
+        When images and labels differ in number.
+
+    See Also
+    --------
+    train : build a trainer (or resume one from a checkpoint) and fit it.
+
+    Examples
+    --------
+    A small network on a slice of the bundled MNIST subset:
+
+    >>> from lowrank_ode.data import load_builtin_mnist
+    >>> from lowrank_ode.dlrt import TrainConfig, Trainer
+    >>> x_train, y_train, x_test, y_test = load_builtin_mnist()
+    >>> data = (x_train[:512], y_train[:512], x_test[:256], y_test[:256])
+    >>> cfg = TrainConfig(method="dlrt", rank=8, widths=(784, 32, 10), batch_size=128, epochs=1)
+    >>> trainer = Trainer(cfg, data)
+    >>> loss = trainer.step(x_train[:128], y_train[:128])  # one step = one BUG step of size lr
+    >>> len(trainer.flow.evaluations), trainer.ranks()  # fixed-rank BUG: two passes
+    (2, [8])
+    >>> res = trainer.fit()  # the remaining epochs; the same dictionary as train()
+    >>> res["ranks"], 0.0 <= res["test_accuracy"] <= 1.0
+    ([8], True)
     """
 
     cfg: TrainConfig
@@ -522,9 +587,55 @@ def train(
     progress: bool = False,
     threads: int | str = "auto",
 ) -> dict[str, Any]:
-    """Train (or resume from ``checkpoint``) and return :meth:`Trainer.results`.
+    """Train a network as ``cfg`` says (or resume from ``checkpoint``) and return the results.
 
-    ``threads`` is the BLAS thread policy (see :class:`Trainer`); the results record it.
+    Parameters
+    ----------
+    cfg : TrainConfig
+        Model, method, ranks, optimizer, epochs, ...
+    data : (x_train, y_train, x_test, y_test)
+        Images flat (N, 784) for the MLP or (N, 1, 28, 28) for LeNet-5, integer labels; for
+        example ``tuple(load_builtin_mnist())``.
+    checkpoint : path, optional
+        ``.npz`` checkpoint written atomically after every epoch.
+    resume : bool
+        Continue from ``checkpoint`` when it exists (its configuration must match ``cfg``,
+        except for more epochs).
+    progress : bool
+        tqdm progress bar over the batches.
+    threads : "auto" or int
+        BLAS thread policy (see :class:`Trainer`); the results record it under ``"threads"``.
+
+    Returns
+    -------
+    dict
+        JSON-able results (:meth:`Trainer.results`): ``"test_accuracy"`` — the fraction of
+        correctly classified test images, in [0, 1]; ``"ranks"`` — the ranks of the factorized
+        layers; ``"compression_eval"`` and ``"compression_train"`` — parameter savings against
+        the dense network, **in percent**; ``"params_dense"``, ``"seconds_per_epoch"``,
+        ``"config"`` and ``"history"`` (one record per epoch with the loss, accuracies,
+        ranks, parameter counts and seconds).
+
+    Raises
+    ------
+    ValueError
+        On inconsistent data, or a checkpoint whose configuration does not match.
+    TrainingDiverged
+        When the loss or the parameters become NaN/inf (the last checkpoint is kept).
+
+    Examples
+    --------
+    >>> from lowrank_ode.data import load_builtin_mnist
+    >>> from lowrank_ode.dlrt import TrainConfig, train
+    >>> x_train, y_train, x_test, y_test = load_builtin_mnist()
+    >>> data = (x_train[:512], y_train[:512], x_test[:256], y_test[:256])
+    >>> cfg = TrainConfig(method="dlrt-adaptive", tau=0.1, rank=16, widths=(784, 64, 64, 10),
+    ...                   batch_size=128, epochs=1, finetune_epochs=0)
+    >>> res = train(cfg, data)
+    >>> len(res["ranks"]), len(res["history"])  # two factorized hidden layers, one epoch
+    (2, 1)
+    >>> 0.0 <= res["test_accuracy"] <= 1.0, 0.0 < res["compression_eval"] < 100.0
+    (True, True)
     """
     kw = dict(checkpoint=checkpoint, progress=progress, threads=threads)
     if resume and checkpoint is not None and Path(checkpoint).exists():

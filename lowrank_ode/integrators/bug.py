@@ -31,6 +31,34 @@ class BUG(Integrator):
 
     First order, robust to small singular values, exact when A(t) has rank r and F = Ȧ
     (Ceruti–Lubich 2022, Thms. 4 and 5).  Dense blocks are updated in the S-step.
+
+    Parameters
+    ----------
+    substep : {"rk4", "euler", "exact"} or SubstepSolver, default "rk4"
+        Solver of the K-, L- and S-equations (:mod:`lowrank_ode.substep`).
+    truncation : None
+        This method keeps the rank of its input: it takes no truncation.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``substep``, or when a ``truncation`` is given.
+
+    Examples
+    --------
+    Fixed-rank BUG with the default RK4 sub-steps; ``BUG(substep='euler')`` for Euler:
+
+    >>> import lowrank_ode as lo
+    >>> from lowrank_ode.integrators import BUG
+    >>> from lowrank_ode.problems import KLWProblem
+    >>> P = KLWProblem(20, seed=0)
+    >>> Y0 = P.initial(rank=4)
+    >>> Y1 = BUG().step(P, 0.0, Y0, 0.01)  # one step from t = 0 to t = 0.01
+    >>> Y1.shape, Y1.rank
+    ((20, 20), 4)
+    >>> sol = lo.solve(P, Y0, (0.0, 0.1), h=0.01, method="bug")  # the same, by name
+    >>> sol.n_steps
+    10
     """
 
     name = "bug"
@@ -66,6 +94,39 @@ class RankAdaptiveBUG(Integrator):
     Û Ŝ₀ V̂ᴴ = ÛÛᴴ Y₀ V̂V̂ᴴ = Y₀.  Its first evaluation is therefore the one the K- and L-steps
     already made, F(t, Y₀), contracted with the new bases (Ûᴴ F(t, Y₀) V̂); with an Euler-type
     sub-step (SGD, momentum, Adam) a whole step costs ONE evaluation of F, not two.
+
+    Parameters
+    ----------
+    substep : {"rk4", "euler", "exact"} or SubstepSolver, default "rk4"
+        Solver of the K-, L- and S-equations (:mod:`lowrank_ode.substep`).
+    truncation : Truncation, optional
+        Rank selection of the augmented factorization
+        (:class:`~lowrank_ode.truncation.Truncation`); ``None``: truncate back to the rank of the
+        input.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``substep``.
+    TypeError
+        When ``truncation`` is not a :class:`~lowrank_ode.truncation.Truncation`.
+
+    Examples
+    --------
+    Without a truncation the step truncates back to the rank of its input; with
+    ``truncation=Truncation(atol=...)`` (or ``solve(..., atol=...)``) the rank follows the solution.
+
+    >>> import lowrank_ode as lo
+    >>> from lowrank_ode.integrators import RankAdaptiveBUG
+    >>> from lowrank_ode.problems import KLWProblem
+    >>> P = KLWProblem(20, seed=0)
+    >>> Y0 = P.initial(rank=4)
+    >>> Y1 = RankAdaptiveBUG().step(P, 0.0, Y0, 0.01)  # one step from t = 0 to t = 0.01
+    >>> Y1.shape, Y1.rank
+    ((20, 20), 4)
+    >>> sol = lo.solve(P, Y0, (0.0, 0.1), h=0.01, method="rabug")  # the same, by name
+    >>> sol.n_steps
+    10
     """
 
     name = "rabug"
@@ -106,6 +167,38 @@ class ParallelBUG(Integrator):
         Ŝ = [[S̄₁, L₁ᴴṼ], [ŨᴴK₁, 0]],
 
     truncated by ``truncation`` (or back to rank r).  First order; rank-adaptive with a tolerance.
+
+    Parameters
+    ----------
+    substep : {"rk4", "euler", "exact"} or SubstepSolver, default "rk4"
+        Solver of the K-, L- and S-equations (:mod:`lowrank_ode.substep`).
+    truncation : Truncation, optional
+        Rank selection of the augmented factorization
+        (:class:`~lowrank_ode.truncation.Truncation`); ``None``: truncate back to the rank of the
+        input.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``substep``.
+    TypeError
+        When ``truncation`` is not a :class:`~lowrank_ode.truncation.Truncation`.
+
+    Examples
+    --------
+    K-, L- and S-steps from the same point (fixed rank here, no truncation given):
+
+    >>> import lowrank_ode as lo
+    >>> from lowrank_ode.integrators import ParallelBUG
+    >>> from lowrank_ode.problems import KLWProblem
+    >>> P = KLWProblem(20, seed=0)
+    >>> Y0 = P.initial(rank=4)
+    >>> Y1 = ParallelBUG().step(P, 0.0, Y0, 0.01)  # one step from t = 0 to t = 0.01
+    >>> Y1.shape, Y1.rank
+    ((20, 20), 4)
+    >>> sol = lo.solve(P, Y0, (0.0, 0.1), h=0.01, method="parallel")  # the same, by name
+    >>> sol.n_steps
+    10
     """
 
     name = "parallel"
@@ -143,6 +236,34 @@ class FixedBasisGalerkin(Integrator):
 
     The S-step of BUG on its own — DLRT's fine-tuning phase, which freezes U and V after the
     rank-adaptive phase (Schotthöfer et al. 2022, Sec. 5).
+
+    Parameters
+    ----------
+    substep : {"rk4", "euler", "exact"} or SubstepSolver, default "rk4"
+        Solver of the K-, L- and S-equations (:mod:`lowrank_ode.substep`).
+    truncation : None
+        This method keeps the rank of its input: it takes no truncation.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``substep``, or when a ``truncation`` is given.
+
+    Examples
+    --------
+    A Galerkin step for S in the bases of the input (U and V stay fixed):
+
+    >>> import lowrank_ode as lo
+    >>> from lowrank_ode.integrators import FixedBasisGalerkin
+    >>> from lowrank_ode.problems import KLWProblem
+    >>> P = KLWProblem(20, seed=0)
+    >>> Y0 = P.initial(rank=4)
+    >>> Y1 = FixedBasisGalerkin().step(P, 0.0, Y0, 0.01)  # one step from t = 0 to t = 0.01
+    >>> Y1.shape, Y1.rank
+    ((20, 20), 4)
+    >>> sol = lo.solve(P, Y0, (0.0, 0.1), h=0.01, method="galerkin")  # the same, by name
+    >>> sol.n_steps
+    10
     """
 
     name = "galerkin"

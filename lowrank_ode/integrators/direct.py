@@ -19,6 +19,35 @@ class Direct(Integrator):
 
     followed by a QR retraction of U and V.  The S⁻¹ makes the system stiff when σ_min(S) is
     small: the step size must shrink with σ_min — the failure the other integrators remove.
+
+    Parameters
+    ----------
+    substep : {"rk4", "euler", "exact"} or SubstepSolver, default "rk4"
+        Solver of the K-, L- and S-equations (:mod:`lowrank_ode.substep`).
+    truncation : None
+        This method keeps the rank of its input: it takes no truncation.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``substep``, or when a ``truncation`` is given.
+
+    Examples
+    --------
+    The Koch–Lubich factor ODEs; fine while the step resolves σ_min (see
+    :func:`lowrank_ode.testing.check_robustness` for where it fails).
+
+    >>> import lowrank_ode as lo
+    >>> from lowrank_ode.integrators import Direct
+    >>> from lowrank_ode.problems import KLWProblem
+    >>> P = KLWProblem(20, seed=0)
+    >>> Y0 = P.initial(rank=4)
+    >>> Y1 = Direct().step(P, 0.0, Y0, 0.01)  # one step from t = 0 to t = 0.01
+    >>> Y1.shape, Y1.rank
+    ((20, 20), 4)
+    >>> sol = lo.solve(P, Y0, (0.0, 0.1), h=0.01, method="direct")  # the same, by name
+    >>> sol.n_steps
+    10
     """
 
     name = "direct"

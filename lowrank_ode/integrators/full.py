@@ -16,6 +16,36 @@ class Full(Integrator):
 
     Forms n × m matrices: a reference for small problems, not a low-rank method.  With a
     ``truncation`` the result is truncated (the "full step then truncate" baseline).
+
+    Parameters
+    ----------
+    substep : {"rk4", "euler", "exact"} or SubstepSolver, default "rk4"
+        Solver of the K-, L- and S-equations (:mod:`lowrank_ode.substep`).
+    truncation : Truncation, optional
+        Truncation of the SVD of the full result; ``None``: keep the full rank.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``substep``.
+    TypeError
+        When ``truncation`` is not a :class:`~lowrank_ode.truncation.Truncation`.
+
+    Examples
+    --------
+    The dense reference: the full matrix ODE, returned as a full-rank factorization.
+
+    >>> import lowrank_ode as lo
+    >>> from lowrank_ode.integrators import Full
+    >>> from lowrank_ode.problems import KLWProblem
+    >>> P = KLWProblem(20, seed=0)
+    >>> Y0 = P.initial(rank=4)
+    >>> Y1 = Full().step(P, 0.0, Y0, 0.01)  # one step from t = 0 to t = 0.01
+    >>> Y1.shape, Y1.rank
+    ((20, 20), 20)
+    >>> sol = lo.solve(P, Y0, (0.0, 0.1), h=0.01, method="full")  # the same, by name
+    >>> sol.n_steps
+    10
     """
 
     name = "full"

@@ -24,6 +24,38 @@ class MidpointBUG(Integrator):
     Error c₀δ + c₁ε̂ + c₂hε + c₃h² + c₄nϑ (their Thm. 5.1): second order when the
     sub-step solver is at least second order (RK4 by default).  Construction as in the authors'
     reproduction code; dense blocks are not supported.
+
+    Parameters
+    ----------
+    substep : {"rk4", "euler", "exact"} or SubstepSolver, default "rk4"
+        Solver of the K-, L- and S-equations (:mod:`lowrank_ode.substep`).
+    truncation : Truncation, optional
+        Rank selection of the augmented factorization
+        (:class:`~lowrank_ode.truncation.Truncation`); ``None``: truncate back to the rank of the
+        input.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``substep``.
+    TypeError
+        When ``truncation`` is not a :class:`~lowrank_ode.truncation.Truncation`.
+
+    Examples
+    --------
+    Second order; truncated back to the input rank when no truncation is given:
+
+    >>> import lowrank_ode as lo
+    >>> from lowrank_ode.integrators import MidpointBUG
+    >>> from lowrank_ode.problems import KLWProblem
+    >>> P = KLWProblem(20, seed=0)
+    >>> Y0 = P.initial(rank=4)
+    >>> Y1 = MidpointBUG().step(P, 0.0, Y0, 0.01)  # one step from t = 0 to t = 0.01
+    >>> Y1.shape, Y1.rank
+    ((20, 20), 4)
+    >>> sol = lo.solve(P, Y0, (0.0, 0.1), h=0.01, method="midpoint")  # the same, by name
+    >>> sol.n_steps
+    10
     """
 
     name = "midpoint"

@@ -22,6 +22,34 @@ class KSL(Integrator):
     First order; exact for rank-r A(t) with F = Ȧ (their Thm. 4.1); error bounds independent of
     small singular values (Kieri, Lubich & Walach, SINUM 54 (2016)).  With exact sub-flows it
     conserves ‖Y‖ for skew-Hermitian flows.  Dense blocks move with the K-step.
+
+    Parameters
+    ----------
+    substep : {"rk4", "euler", "exact"} or SubstepSolver, default "rk4"
+        Solver of the K-, L- and S-equations (:mod:`lowrank_ode.substep`).
+    truncation : None
+        This method keeps the rank of its input: it takes no truncation.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``substep``, or when a ``truncation`` is given.
+
+    Examples
+    --------
+    Lie–Trotter projector splitting at fixed rank:
+
+    >>> import lowrank_ode as lo
+    >>> from lowrank_ode.integrators import KSL
+    >>> from lowrank_ode.problems import KLWProblem
+    >>> P = KLWProblem(20, seed=0)
+    >>> Y0 = P.initial(rank=4)
+    >>> Y1 = KSL().step(P, 0.0, Y0, 0.01)  # one step from t = 0 to t = 0.01
+    >>> Y1.shape, Y1.rank
+    ((20, 20), 4)
+    >>> sol = lo.solve(P, Y0, (0.0, 0.1), h=0.01, method="ksl")  # the same, by name
+    >>> sol.n_steps
+    10
     """
 
     name = "ksl"
@@ -74,6 +102,34 @@ class Strang(KSL):
     """Strang projector splitting: K(h/2) S(h/2) L(h) S(h/2) K(h/2) — Lubich & Oseledets 2014.
 
     The Lie–Trotter step over h/2 followed by its adjoint (L–S–K) over h/2; second order.
+
+    Parameters
+    ----------
+    substep : {"rk4", "euler", "exact"} or SubstepSolver, default "rk4"
+        Solver of the K-, L- and S-equations (:mod:`lowrank_ode.substep`).
+    truncation : None
+        This method keeps the rank of its input: it takes no truncation.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``substep``, or when a ``truncation`` is given.
+
+    Examples
+    --------
+    Strang projector splitting (second order) at fixed rank:
+
+    >>> import lowrank_ode as lo
+    >>> from lowrank_ode.integrators import Strang
+    >>> from lowrank_ode.problems import KLWProblem
+    >>> P = KLWProblem(20, seed=0)
+    >>> Y0 = P.initial(rank=4)
+    >>> Y1 = Strang().step(P, 0.0, Y0, 0.01)  # one step from t = 0 to t = 0.01
+    >>> Y1.shape, Y1.rank
+    ((20, 20), 4)
+    >>> sol = lo.solve(P, Y0, (0.0, 0.1), h=0.01, method="strang")  # the same, by name
+    >>> sol.n_steps
+    10
     """
 
     name = "strang"

@@ -83,6 +83,27 @@ class MatrixODE(Problem):
     ----------
     shape : (int, int)
         ``(n, m)``.
+
+    Examples
+    --------
+    A problem that only answers the thin products: ``F(t, Y) = A Y`` with a fixed matrix ``A``.
+
+    >>> import numpy as np
+    >>> import lowrank_ode as lo
+    >>> from lowrank_ode.problems import MatrixODE
+    >>> class LeftMultiply(MatrixODE):
+    ...     linear = True
+    ...     def __init__(self, A, m):
+    ...         self.A, self.shape = A, (A.shape[0], m)
+    ...     def right(self, t, Y, V):  # F V = A U S (Vᴴ V)
+    ...         return self.A @ (Y.U @ (Y.S @ (Y.V.conj().T @ V)))
+    ...     def left(self, t, Y, U):  # Fᴴ U = V Sᴴ Uᴴ Aᴴ U
+    ...         return Y.V @ (Y.S.conj().T @ (Y.U.conj().T @ (self.A.conj().T @ U)))
+    >>> A = -np.eye(30)
+    >>> Y0 = lo.LowRank.from_dense(np.outer(np.ones(30), np.ones(20)), rank=1)
+    >>> sol = lo.solve(LeftMultiply(A, 20), Y0, (0.0, 1.0), h=0.1, method="bug")
+    >>> round(sol.y[-1].norm() / Y0.norm(), 4)  # e^{-1}
+    0.3679
     """
 
     shape: tuple[int, int]

@@ -26,12 +26,13 @@ def sine_basis(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class LyapunovProblem(MatrixODE):
-    r"""dY/dt = ν_x T_n Y + ν_y Y T_mᵀ + C₁C₂ᴴ — the 2-D heat equation on a grid, factored.
+    r"""dY/dt = ν_x Δ_n Y + ν_y Y Δ_mᵀ + C₁C₂ᴴ: the 2-D heat equation on a grid, factored.
 
-    T = tridiag(1, −2, 1) is the (unscaled) Dirichlet second-difference matrix, so the
-    eigenvalues of 𝓛(Y) = ν_x T Y + ν_y Y T lie in (−4(ν_x + ν_y), 0); ν = κ/Δx² gives the
-    physical heat equation with diffusivity κ.  The forcing C = C₁C₂ᴴ is low-rank.  All products
-    cost O((n + m)(r² + r c)) and never form an n × m matrix, so n = m = 10⁴ is cheap.
+    Δ = tridiag(1, −2, 1) is the (unscaled) Dirichlet second-difference matrix, so the
+    eigenvalues of the operator Y ↦ ν_x Δ Y + ν_y Y Δ lie in (−4(ν_x + ν_y), 0); ν = κ/Δx²
+    gives the physical heat equation with diffusivity κ.  The forcing C = C₁C₂ᴴ is low-rank.
+    All products cost O((n + m)(r² + r c)) and never form an n × m matrix, so n = m = 10⁴ is
+    cheap.
 
     Parameters
     ----------
@@ -50,6 +51,22 @@ class LyapunovProblem(MatrixODE):
     in that basis Ŷ_jk(t) = e^{Λ_jk t} Ŷ_jk(0) + (e^{Λ_jk t} − 1)/Λ_jk · Ĉ_jk.
     Linear and autonomous, so :class:`~lowrank_ode.substep.Exact` applies; the projector-splitting
     and BUG sub-problems are linear too.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import lowrank_ode as lo
+    >>> from lowrank_ode.problems import LyapunovProblem
+    >>> P = LyapunovProblem(50, 40)
+    >>> Y0 = P.initial(rank=3)
+    >>> P.shape, Y0.rank
+    ((50, 40), 3)
+    >>> G = P.at(0.0, [Y0])  # an evaluation answers the thin products
+    >>> G.right(0, Y0.V).shape, G.left(0, Y0.U).shape, G.galerkin(0, Y0.U, Y0.V).shape
+    ((50, 3), (40, 3), (3, 3))
+    >>> sol = lo.solve(P, Y0, (0.0, 0.05), h=0.01, method="rabug", atol=1e-8, max_rank=20)
+    >>> bool(np.linalg.norm(sol.y[-1].to_dense() - P.exact(0.05, Y0)) < 1e-6)
+    True
     """
 
     linear = True

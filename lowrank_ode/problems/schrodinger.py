@@ -28,6 +28,12 @@ class SchrodingerProblem(MatrixODE):
         periodic D (1 on the diagonal, −½ off the diagonal and in the corners) and
         F(Y) = i(DY + YD) − iVYV, i.e. a = −1.
     xp : namespace, optional
+        Array namespace of the factors the problem returns (default NumPy).
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``variant`` or ``N < 3``.
 
     Notes
     -----
@@ -36,6 +42,18 @@ class SchrodingerProblem(MatrixODE):
     sub-flows conserves the norm; the rank-adaptive and midpoint BUG conserve it up to the
     truncation (their S-step basis contains the old basis); fixed-rank BUG does not (its initial
     S-step value M S₀ Nᴴ is a projection).
+
+    Examples
+    --------
+    The norm is conserved by the exact flow, and by rank-adaptive BUG up to the truncation:
+
+    >>> import lowrank_ode as lo
+    >>> from lowrank_ode.problems import SchrodingerProblem
+    >>> P = SchrodingerProblem(32)
+    >>> Y0 = P.initial(rank=8)
+    >>> sol = lo.solve(P, Y0, (0.0, 0.1), h=0.01, method="rabug", atol=1e-10, max_rank=16)
+    >>> bool(abs(sol.y[-1].norm() - Y0.norm()) < 1e-8)
+    True
     """
 
     linear = True
