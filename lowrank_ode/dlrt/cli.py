@@ -202,19 +202,19 @@ def add_train_parser(sub: Any) -> None:
         "--momentum",
         type=float,
         default=TrainConfig.momentum,
-        help="momentum of the 'momentum' optimizer (default: %(default)s)",
+        help="momentum of the 'momentum' optimizer",
     )
     p.add_argument(
         "--min-rank",
         type=int,
         default=TrainConfig.min_rank,
-        help="smallest rank the truncation keeps (default: %(default)s)",
+        help="smallest rank the truncation keeps",
     )
     p.add_argument(
         "--init-std",
         type=float,
         default=TrainConfig.init_std,
-        help="entry std of the Gaussian factors of --init product (default: %(default)s)",
+        help="entry std of the Gaussian factors of --init product",
     )
     p.add_argument(
         "--data",
