@@ -67,7 +67,7 @@ show_failure("no_qr", lambda: testing.check_step_invariants(no_qr, case.problem,
 
 # broken 2: "Strang" with the two half sweeps in the same order K-S-L, K-S-L (not K-S-L, L-S-K)
 class WrongStrang(Strang):
-    def step_blocks(self, F, t, Y, h):
+    def _step_impl(self, F, t, Y, h):
         Yh = self.sweep(F, t, Y, h / 2, "KSL")
         return self.sweep(F, t + h / 2, Yh, h / 2, "KSL")
 

@@ -35,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
+from ..exceptions import NumericalBreakdown
 from ..integrators import BUG, KSL, FixedBasisGalerkin, Full, ParallelBUG, RankAdaptiveBUG
 from ..integrators.base import Integrator
-from ..exceptions import NumericalBreakdown
 from ..lowrank import LowRank
 from ..nn.models import compression_rate, count_params, lenet5, mlp
 from ..truncation import Truncation
@@ -244,27 +244,35 @@ class Trainer:
 
     # ---------------------------------------------------------------- training
     def step(self, x: Any, y: Any, integrator: Integrator | None = None) -> float:
-        """One mini-batch step = one integrator step of size ``lr``; returns the batch loss."""
+        """One mini-batch step = one integrator step of size ``lr``; returns the batch loss.
+
+        The step goes through :meth:`Integrator.step
+        <lowrank_ode.integrators.Integrator.step>`, which counts the forward/backward passes
+        (``integrator.n_evals``) and raises :class:`~lowrank_ode.exceptions.NumericalBreakdown`
+        on non-finite parameters; either that or a non-finite loss is a divergence.
+        """
         integ = integrator or self.integrator
         self.flow.set_batch(x, y)
         try:
-            blocks = integ.step_blocks(self.flow, 0.0, self.flow.point(), self.cfg.lr)
+            blocks = integ.step(self.flow, 0.0, self.flow.point(), self.cfg.lr)
+        except NumericalBreakdown as err:
+            raise self._diverged("non-finite loss or parameters", f" ({err})") from err
         except (ValueError, ArithmeticError, np.linalg.LinAlgError) as err:
             losses = [ev[0] for ev in self.flow.evaluations]
             if all(math.isfinite(v) for v in losses):
                 raise  # not a divergence: a genuine error
-            raise TrainingDiverged(
-                f"non-finite loss inside a step at epoch {self.epoch + 1} (losses {losses}); "
-                f"lower the learning rate (lr={self.cfg.lr}); the last checkpoint is kept"
-            ) from err
+            raise self._diverged("non-finite loss inside a step", f" (losses {losses})") from err
         self.flow.load(blocks)
         loss = self.flow.evaluations[0][0]
-        if not math.isfinite(loss) or not _finite(blocks):
-            raise TrainingDiverged(
-                f"non-finite loss or parameters at epoch {self.epoch + 1} (loss {loss}); "
-                f"lower the learning rate (lr={self.cfg.lr}); the last checkpoint is kept"
-            )
+        if not math.isfinite(loss):
+            raise self._diverged("non-finite loss or parameters", f" (loss {loss})")
         return loss
+
+    def _diverged(self, what: str, detail: str = "") -> TrainingDiverged:
+        return TrainingDiverged(
+            f"{what} at epoch {self.epoch + 1}{detail}; lower the learning rate "
+            f"(lr={self.cfg.lr}); the last checkpoint is kept"
+        )
 
     def run_epoch(self, integrator: Integrator | None = None) -> dict[str, Any]:
         """One pass over the training set in a seeded order; returns the epoch's record."""
@@ -461,14 +469,6 @@ def train(
     else:
         tr = Trainer(cfg, data, checkpoint=checkpoint, progress=progress)
     return tr.fit()
-
-
-def _finite(blocks: list[Any]) -> bool:
-    for b in blocks:
-        arrays = (b.U, b.S, b.V) if isinstance(b, LowRank) else (b,)
-        if not all(np.all(np.isfinite(np.asarray(a))) for a in arrays):
-            return False
-    return True
 
 
 def _truncate_weights(model: Any, cfg: TrainConfig) -> list[LowRank]:

@@ -419,7 +419,7 @@ def test_error_inside_a_step_after_a_nonfinite_pass_is_a_divergence():
         def __init__(self, loss):
             self.loss = loss
 
-        def step_blocks(self, F, t, Y, h):
+        def step(self, F, t, Y, h):
             F.evaluations.append((self.loss, 0.0))
             raise ValueError("svd: the (12, 12) matrix has NaN or inf entries")
 

@@ -56,7 +56,7 @@ class HalfSBUG(BUG):
 
     name = "bug-half-s"
 
-    def step_blocks(self, F, t, Y, h):
+    def _step_impl(self, F, t, Y, h):
         idx = lowrank_indices(Y)
         G0 = F.at(t, Y)
         K1, _ = self.k_step(F, t, Y, h, G0)
@@ -72,7 +72,7 @@ class WrongStrang(Strang):
 
     name = "wrong-strang"
 
-    def step_blocks(self, F, t, Y, h):
+    def _step_impl(self, F, t, Y, h):
         Yh = self.sweep(F, t, Y, h / 2, "KSL")
         return self.sweep(F, t + h / 2, Yh, h / 2, "KSL")
 
@@ -80,8 +80,8 @@ class WrongStrang(Strang):
 class Impure(BUG):
     """A correct BUG step that scribbles on its input."""
 
-    def step_blocks(self, F, t, Y, h):
-        out = super().step_blocks(F, t, Y, h)
+    def _step_impl(self, F, t, Y, h):
+        out = super()._step_impl(F, t, Y, h)
         Y[0].S[0, 0] += 1.0
         return out
 
