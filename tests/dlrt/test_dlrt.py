@@ -284,7 +284,7 @@ def test_momentum_transport_projects_the_velocity():
     opt = Momentum(beta=0.5)
     g = (rng.standard_normal((6, 3)),)
     opt(None, 0.0, (np.zeros((6, 3)),), 1.0, f0=g, key="K", basis=((None, V0),))
-    M_old = opt.state["K"]["buffers"][0][0]
+    M_old = opt.state["K"].buffers[0][0]
     g2 = (np.zeros((6, 4)),)
     X = opt(None, 0.0, (np.zeros((6, 4)),), 1.0, f0=g2, key="K", basis=((None, V1),))
     # velocity M V0ᵀ projected on the new basis: (M V0ᵀ) V1, then decayed by β
@@ -358,10 +358,10 @@ def test_adam_entry_reset_restarts_its_bias_correction():
     X = (np.zeros((2, 2)), np.zeros((3, 1)))
     opt(None, 0, X, 0.1, f0=f0, key="S")
     opt(None, 0, X, 0.1, f0=f0, key="S")
-    assert opt.state["S"]["count"] == [2, 2]
+    assert opt.state["S"].count == [2, 2]
     X2 = (np.zeros((2, 2)), np.zeros((4, 1)))  # second entry changed shape (rank change)
     out = opt(None, 0, X2, 0.1, f0=(np.ones((2, 2)), np.ones((4, 1))), key="S")
-    assert opt.state["S"]["count"] == [3, 1]
+    assert opt.state["S"].count == [3, 1]
     assert np.allclose(out[1], 0.1, atol=1e-6)  # a first Adam step again: size lr
 
 
