@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from .integrators import METHODS
+from .lowrank import dense_error
 from .problems import KLWProblem
 from .solve import solve
-from .testing import dense_error
 
 __all__ = ["run_demo"]
 

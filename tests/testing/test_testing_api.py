@@ -304,3 +304,32 @@ def test_wrong_layer_gradient_is_rejected():
 
 def test_integrator_base_class_is_what_users_subclass():
     assert issubclass(WrongStrang, Integrator) and issubclass(HalfSBUG, Integrator)
+
+
+def test_the_library_never_imports_the_testing_package():
+    """lowrank_ode.testing is for test-suites: importing the library (and running its CLI
+    modules) must not load it or hypothesis."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, lowrank_ode, lowrank_ode.cli, lowrank_ode.demo, lowrank_ode.dlrt, "
+        "lowrank_ode.nn, lowrank_ode.data;"
+        "print(sorted(m for m in sys.modules if m.startswith(('lowrank_ode.testing', "
+        "'hypothesis'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_gradcheck_moved_to_testing_layers_with_a_deprecated_alias():
+    import importlib
+    import sys
+
+    import lowrank_ode.testing.layers as layers
+
+    sys.modules.pop("lowrank_ode.nn.gradcheck", None)
+    with pytest.warns(DeprecationWarning, match="lowrank_ode.testing.layers"):
+        old = importlib.import_module("lowrank_ode.nn.gradcheck")
+    assert old.gradient_check is layers.gradient_check
+    assert lo.testing.dense_error is lo.lowrank.dense_error
