@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
+from .._io import write_text_atomic
 from .train import METHODS, TrainConfig, train
 
 __all__ = ["add_train_parser", "load_data"]
@@ -49,8 +49,7 @@ def _run(args: argparse.Namespace) -> int:
     progress = not args.quiet and sys.stderr.isatty()
     res = train(cfg, data, checkpoint=args.checkpoint, resume=args.resume, progress=progress)
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(res, indent=1))
+        write_text_atomic(args.json, json.dumps(res, indent=1))
     print(
         f"{'epoch':>5} {'loss':>8} {'train%':>7} {'test%':>7} {'c.r.eval%':>9} "
         f"{'c.r.train%':>10} {'s':>6}  ranks"
