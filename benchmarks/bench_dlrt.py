@@ -59,25 +59,19 @@ networks dominates the run time (the product start is still built after the SVD 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lowrank_ode.dlrt import TrainConfig, Trainer
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench_nn import _gemm_share  # noqa: E402
-
-from studies.timing import _median_time, measure  # noqa: E402
+from lowrank_ode.timing import matmul_share, measure_mlp, median_time
 
 
 def wide(width: int, repeats: int, dtype: str) -> list[tuple[str, float, float]]:
     """(label, train s/batch, predict s/batch) for dense and DLRT ranks 5, 20, 80, 320."""
     rows = []
     for r in (None, 5, 20, 80, 320):
-        t = measure(width, r, repeats, dtype)
+        t = measure_mlp(width, r, repeats, dtype)
         rows.append(("dense" if r is None else f"dlrt r={r}", t["train_s"], t["predict_s"]))
     return rows
 
@@ -102,8 +96,8 @@ def mlp(repeats: int) -> list[tuple[str, float, float]]:
         tr = Trainer(TrainConfig(dtype="float32", epochs=1, **kw), d)
         if kw["method"] == "dlrt-adaptive":
             tr.run_epoch()  # let the ranks settle
-        ms = 1e3 * _median_time(lambda tr=tr: tr.step(x, y), repeats)
-        share = _gemm_share(lambda tr=tr: tr.step(x, y), repeats)
+        ms = 1e3 * median_time(lambda tr=tr: tr.step(x, y), repeats)
+        share = matmul_share(lambda tr=tr: tr.step(x, y), repeats)
         rows.append((f"{label} {tr.ranks()}", ms, share * ms))
     return rows
 
@@ -169,7 +163,7 @@ def straight_line_floor(repeats: int) -> float:
         for (U, S, V, bias), (X, XV, D, DU) in zip(layers, grads, strict=True):
             U1 = qr(U @ S - lr * (D.T @ XV))
             V1 = qr(V @ S.T - lr * (X.T @ DU))
-            new.append([U1, (U1.T @ U) @ S @ (V.T @ V1).T, V1, bias])
+            new.append([U1, (U1.T @ U) @ S @ (V.T @ V1), V1, bias])  # (U₁ᵀU₀) S₀ (V₁ᵀV₀)ᵀ
         grads, gW, gc = passes(new)
         for lay, (_, XV, D, DU) in zip(new, grads, strict=True):
             lay[1] = lay[1] - lr * (DU.T @ XV)
@@ -177,7 +171,7 @@ def straight_line_floor(repeats: int) -> float:
         W, c = W - lr * gW, c - lr * gc
         layers[:] = new
 
-    return 1e3 * _median_time(step, repeats)
+    return 1e3 * median_time(step, repeats)
 
 
 def main() -> None:
