@@ -12,7 +12,7 @@ import numpy as np
 
 from ._array_api import array_namespace
 from .exceptions import NumericalBreakdown
-from .integrators import METHODS, Integrator
+from .integrators import METHODS, Integrator, get_integrator
 from .integrators.base import CountingProblem
 from .lowrank import LowRank, orthonormality_error
 from .problems.base import Problem, as_problem
@@ -59,7 +59,12 @@ def make_integrator(
     min_rank: int = 1,
     norm: str = "fro",
 ) -> Integrator:
-    """Build the integrator named ``method`` with its sub-step solver and truncation rule."""
+    """Build the integrator named ``method`` with solve()'s truncation options.
+
+    The options ``rtol, atol, max_rank, min_rank, norm`` make a
+    :class:`~lowrank_ode.truncation.Truncation`; the name is resolved by
+    :func:`lowrank_ode.integrators.get_integrator`.
+    """
     if isinstance(method, Integrator):
         given = {
             k: v
@@ -96,7 +101,7 @@ def make_integrator(
                 f"{sorted(k for k, c in METHODS.items() if c.accepts_truncation)}"
             )
         trunc = Truncation(rtol=rtol, atol=atol, min_rank=min_rank, max_rank=max_rank, norm=norm)
-    return cls(substep=substep, truncation=trunc)
+    return get_integrator(method, substep, trunc)
 
 
 def _check_point(Y0: Any, shape: tuple[int, int] | None) -> list[Any]:

@@ -10,11 +10,15 @@ rate as step size — the trainer only feeds batches and records:
 ``dense``              plain optimizer step on the dense network       1
 ``vanilla``            plain optimizer step on U, V of W = U Vᵀ        1
 ``dlrt``               fixed-rank BUG (K/L share one pass, then S)     2
-``dlrt-adaptive``      rank-adaptive BUG, truncation τ‖σ‖₂             2
+``dlrt-adaptive``      rank-adaptive BUG, truncation τ‖σ‖₂             1
 ``dlrt-single-pass``   parallel BUG (K, L, S from one pass), τ         1
 ``ksl``                projector splitting (K, backward S, L)          3
 ``dense-truncate``     dense training, then SVD truncation with τ      1
 =====================  ==============================================  =====================
+
+Passes per batch are those of an Euler-type sub-step (SGD, momentum, Adam): the rank-adaptive
+step's S-step starts at W₀ (its augmented bases contain U₀ and V₀) and reuses the pass of the K-
+and L-steps.  :attr:`Integrator.n_evals <lowrank_ode.integrators.Integrator.n_evals>` counts them.
 
 ``finetune_epochs`` adds a phase with frozen bases (:class:`FixedBasisGalerkin`: S and the
 dense parameters only).  Parameter counts (evaluation Σ r(n+m), training Σ [2r(n+m) + 4r²], dense
@@ -26,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,22 +43,24 @@ from ..exceptions import NumericalBreakdown
 from ..integrators import BUG, KSL, FixedBasisGalerkin, Full, ParallelBUG, RankAdaptiveBUG
 from ..integrators.base import Integrator
 from ..lowrank import LowRank
-from ..nn.models import compression_rate, count_params, lenet5, mlp
+from ..nn.models import LENET5_FACTORIZED_SHAPES, compression_rate, count_params, lenet5, mlp
 from ..truncation import Truncation
 from .flow import NetworkFlow, VanillaFlow
 from .optim import _Stateful, get_optimizer
 
 __all__ = ["TrainConfig", "Trainer", "TrainingDiverged", "train", "METHODS"]
 
-METHODS = (
-    "dense",
-    "vanilla",
-    "dlrt",
-    "dlrt-adaptive",
-    "dlrt-single-pass",
-    "ksl",
-    "dense-truncate",
-)
+#: The training methods and the integrator class each one steps with (see the table above);
+#: the rank-adaptive ones get the truncation of the configuration.
+METHODS: dict[str, type[Integrator]] = {
+    "dense": Full,
+    "vanilla": Full,
+    "dlrt": BUG,
+    "dlrt-adaptive": RankAdaptiveBUG,
+    "dlrt-single-pass": ParallelBUG,
+    "ksl": KSL,
+    "dense-truncate": Full,
+}
 
 
 class TrainingDiverged(NumericalBreakdown):
@@ -121,7 +128,7 @@ class TrainConfig:
         if self.model not in ("mlp", "lenet5"):
             raise ValueError(f"model must be 'mlp' or 'lenet5', got {self.model!r}")
         if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+            raise ValueError(f"method must be one of {tuple(METHODS)}, got {self.method!r}")
         for name in ("epochs", "finetune_epochs", "batch_size", "rank", "min_rank", "seed"):
             v = getattr(self, name)
             low = 0 if name in ("epochs", "finetune_epochs", "seed") else 1
@@ -162,7 +169,7 @@ def build_model(cfg: TrainConfig) -> Any:
         ranks = [min(cfg.rank, a, b) for a, b in pairs] or cfg.rank
         model = mlp(cfg.widths, low_rank=low_rank, rank=ranks, dtype=dtype, rng=rng, **kw)
     else:
-        ranks = [min(cfg.rank, 20, 25), min(cfg.rank, 50, 500), min(cfg.rank, 500, 800)]
+        ranks = [min(cfg.rank, n_out, n_in) for n_out, n_in in LENET5_FACTORIZED_SHAPES]
         model = lenet5(low_rank=low_rank, ranks=ranks, dtype=dtype, rng=rng, **kw)
     if cfg.init_core == "random":
         core_rng = np.random.default_rng([cfg.seed, 3])
@@ -187,18 +194,21 @@ def _truncation(cfg: TrainConfig) -> Truncation | None:
     return Truncation(rtol=cfg.tau, atol=cfg.atol, min_rank=cfg.min_rank, max_rank=cfg.max_rank)
 
 
-def make_integrator(cfg: TrainConfig, optimizer: Any) -> Integrator:
+def training_integrator(cfg: TrainConfig, optimizer: Any) -> Integrator:
     """The integrator implementing ``cfg.method`` with ``optimizer`` as sub-step solver."""
-    m = cfg.method
-    if m in ("dense", "dense-truncate", "vanilla"):
-        return Full(optimizer)
-    if m == "dlrt":
-        return BUG(optimizer)
-    if m == "dlrt-adaptive":
-        return RankAdaptiveBUG(optimizer, _truncation(cfg))
-    if m == "dlrt-single-pass":
-        return ParallelBUG(optimizer, _truncation(cfg))
-    return KSL(optimizer)
+    cls = METHODS[cfg.method]
+    return cls(optimizer, _truncation(cfg) if cls.rank_adaptive else None)
+
+
+def make_integrator(cfg: TrainConfig, optimizer: Any) -> Integrator:
+    """Deprecated name of :func:`training_integrator`."""
+    warnings.warn(
+        "lowrank_ode.dlrt.train.make_integrator is deprecated and will be removed in the next "
+        "release; use training_integrator (lowrank_ode.solve.make_integrator builds by name)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return training_integrator(cfg, optimizer)
 
 
 @dataclass
@@ -228,7 +238,7 @@ class Trainer:
         opt_kw = {"beta": cfg.momentum} if cfg.optimizer == "momentum" else {}
         self.optimizer = get_optimizer(cfg.optimizer, **opt_kw)
         self.flow = VanillaFlow(self.model) if cfg.method == "vanilla" else NetworkFlow(self.model)
-        self.integrator = make_integrator(cfg, self.optimizer)
+        self.integrator = training_integrator(cfg, self.optimizer)
         self.epoch = 0
         self.dense_params = count_params(self.model, "dense")
         x_tr, y_tr, x_te, y_te = self.data
@@ -340,10 +350,7 @@ class Trainer:
         """Ranks, parameter counts and compression rates (percent) of the current network."""
         ranks = self.ranks()
         if self.cfg.method == "dense-truncate":
-            layers = [m for m in self.model.weight_layers()][:-1]
-            ev = sum(r * (m.n_in + m.n_out) for r, m in zip(ranks, layers, strict=True))
-            last = self.model.weight_layers()[-1]
-            ev += last.n_in * last.n_out
+            ev = count_params(self.model, "eval", ranks=ranks)  # all but the output layer
             c_eval = 100.0 * (1 - ev / self.dense_params)
             return {
                 "ranks": ranks,

@@ -163,3 +163,25 @@ def test_error_inside_a_step_after_a_nonfinite_pass_is_a_divergence():
         tr.step(x, y, Failing(float("nan")))
     with pytest.raises(ValueError, match="NaN or inf"):
         tr.step(x, y, Failing(0.5))
+
+
+def test_training_methods_are_integrator_classes_of_one_registry():
+    """dlrt.METHODS maps each training method to its integrator class, like
+    integrators.METHODS; the rank-adaptive ones get the configuration's truncation."""
+    import warnings
+
+    from lowrank_ode.dlrt import METHODS
+    from lowrank_ode.dlrt.optim import SGD
+    from lowrank_ode.dlrt.train import make_integrator, training_integrator
+    from lowrank_ode.integrators import METHODS as CORE
+    from lowrank_ode.integrators import Integrator
+
+    assert all(issubclass(cls, Integrator) and cls in CORE.values() for cls in METHODS.values())
+    for method in METHODS:
+        integ = training_integrator(tiny_cfg(method=method), SGD())
+        assert type(integ) is METHODS[method]
+        assert (integ.truncation is not None) == integ.rank_adaptive
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        assert type(make_integrator(tiny_cfg(method="dlrt"), SGD())) is METHODS["dlrt"]
+    assert any(issubclass(x.category, DeprecationWarning) for x in w)
