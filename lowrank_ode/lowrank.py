@@ -21,6 +21,13 @@ def orthonormality_error(U: Any) -> float:
     return float(xp.max(xp.linalg.svdvals(E)))
 
 
+#: Default ‖UᴴU − I‖₂ of ``LowRank(..., check_orthonormal=True)``: loose enough for factors
+#: computed in float32 or passed through a file (≈ 1e-7 · √n), tight enough to reject factors
+#: that are not orthonormal.  (:func:`~lowrank_ode.solve` checks initial values by dtype:
+#: ``solve.ORTH_TOL_INITIAL``.)
+ORTH_TOL = 1e-8
+
+
 def dense_error(Y: Any, A: Any, relative: bool = False) -> float:
     """‖Y − A‖_F for a :class:`LowRank` or dense ``Y`` and a dense ``A`` (on the host).
 
@@ -70,7 +77,7 @@ class LowRank:
         *,
         check_orthonormal: bool = False,
         check_finite: bool = False,
-        orth_tol: float = 1e-8,
+        orth_tol: float = ORTH_TOL,
     ) -> None:
         for name, A in (("U", U), ("S", S), ("V", V)):
             if getattr(A, "ndim", None) != 2:

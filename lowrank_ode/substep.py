@@ -137,6 +137,11 @@ class RK4(SubstepSolver):
         return X
 
 
+#: Default cap on the unknowns of an :class:`Exact` sub-problem: the probed matrix is d × d and
+#: ``expm`` costs O(d³) — at d = 3000, 72 MB and seconds per sub-step, the end of "small".
+EXACT_MAX_SIZE = 3000
+
+
 class Exact(SubstepSolver):
     """Exact flow of an affine autonomous sub-problem X' = 𝓛X + c by the matrix exponential.
 
@@ -149,7 +154,7 @@ class Exact(SubstepSolver):
     order = None
     name = "exact"
 
-    def __init__(self, max_size: int = 3000) -> None:
+    def __init__(self, max_size: int = EXACT_MAX_SIZE) -> None:
         if isinstance(max_size, bool) or not isinstance(max_size, (int, np.integer)):
             raise ValueError(f"max_size must be a positive integer, got {max_size!r}")
         if max_size < 1:

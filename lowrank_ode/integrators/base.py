@@ -323,11 +323,11 @@ class Integrator:
         h: float,
         G0: Evaluation | None,
         with_free: bool = False,
-    ) -> list[Any] | tuple[list[Any], list[Any]]:
+    ) -> tuple[list[Any], list[Any]]:
         """L-step  L' = F(t, U₀ Lᴴ)ᴴ U₀,  L(t) = V₀S₀ᴴ  (U₀ fixed), for every low-rank block.
 
-        With ``with_free`` the dense blocks evolve with it and ``(L₁, θ₁)`` is returned;
-        otherwise the list ``L₁``.
+        With ``with_free`` the dense blocks evolve with it (θ' = F_θ); returns ``(L₁, θ₁)``
+        (θ₁ empty without), like :meth:`k_step`.
         """
         idx = lowrank_indices(Y)
         U0 = [Y[i].U for i in idx]
@@ -344,7 +344,7 @@ class Integrator:
             X0=[Y[i].V @ ct(Y[i].S, xp=_xp(Y[i].S)) for i in idx],
             basis=[(None, U) for U in U0],
         )
-        return (L1, free) if with_free else L1
+        return L1, free
 
     def galerkin_step(
         self,

@@ -42,7 +42,7 @@ class BUG(Integrator):
         idx, fidx = lowrank_indices(Y), free_indices(Y)
         G0 = F.at(t, Y)
         K1, _ = self.k_step(F, t, Y, h, G0)
-        L1 = self.l_step(F, t, Y, h, G0)
+        L1, _ = self.l_step(F, t, Y, h, G0)
         U1 = [orth(K) for K in K1]
         V1 = [orth(L) for L in L1]
         S0 = [change_core(U1[j], Y[i].U, Y[i].S, V1[j], Y[i].V) for j, i in enumerate(idx)]
@@ -80,7 +80,7 @@ class RankAdaptiveBUG(Integrator):
         idx, fidx = lowrank_indices(Y), free_indices(Y)
         G0 = F.at(t, Y)
         K1, _ = self.k_step(F, t, Y, h, G0)
-        L1 = self.l_step(F, t, Y, h, G0)
+        L1, _ = self.l_step(F, t, Y, h, G0)
         Uh = [augment(K1[j], Y[i].U) for j, i in enumerate(idx)]
         Vh = [augment(L1[j], Y[i].V) for j, i in enumerate(idx)]
         S0 = [change_core(Uh[j], Y[i].U, Y[i].S, Vh[j], Y[i].V) for j, i in enumerate(idx)]
@@ -120,7 +120,7 @@ class ParallelBUG(Integrator):
         idx, fidx = lowrank_indices(Y), free_indices(Y)
         G0 = F.at(t, Y)
         K1, _ = self.k_step(F, t, Y, h, G0)
-        L1 = self.l_step(F, t, Y, h, G0)
+        L1, _ = self.l_step(F, t, Y, h, G0)
         U0 = [Y[i].U for i in idx]
         V0 = [Y[i].V for i in idx]
         Sb, free = self.galerkin_step(F, t, Y, U0, V0, [Y[i].S for i in idx], h, G0=G0)

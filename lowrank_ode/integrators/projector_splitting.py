@@ -63,7 +63,7 @@ class KSL(Integrator):
             for j, i in enumerate(fidx):
                 Ymid[i] = free[j]
         else:
-            L1 = self.l_step(F, t, Ymid, h, None)
+            L1, _ = self.l_step(F, t, Ymid, h, None)
         for j, i in enumerate(idx):
             Q, R = qr_pos(L1[j], xp=array_namespace(L1[j]))
             Ymid[i] = LowRank(U1[j], ct(R, xp=array_namespace(R)), Q)

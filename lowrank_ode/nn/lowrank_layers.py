@@ -73,6 +73,8 @@ class LowRankLayer(Layer):
     """
 
     _param_names = ("U", "S", "V", "b")
+    has_weight = True
+    factorized = True
     n_in: int
     n_out: int
 

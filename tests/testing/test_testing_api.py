@@ -60,7 +60,7 @@ class HalfSBUG(BUG):
         idx = lowrank_indices(Y)
         G0 = F.at(t, Y)
         K1, _ = self.k_step(F, t, Y, h, G0)
-        L1 = self.l_step(F, t, Y, h, G0)
+        L1, _ = self.l_step(F, t, Y, h, G0)
         U1, V1 = [orth(K) for K in K1], [orth(L) for L in L1]
         S0 = [change_core(U1[j], Y[i].U, Y[i].S, V1[j], Y[i].V) for j, i in enumerate(idx)]
         S1, _ = self.galerkin_step(F, t, Y, U1, V1, S0, h / 2)
