@@ -21,10 +21,10 @@ layers' matrix products, first run; the first column of runs used ``--repeats 10
     dlrt adaptive tau=0.17, product start [20]     14.3 (5.2)     10.0    10.0
     straight-line NumPy floor, fixed r=20, SGD      6.5            6.1     5.5
 
-The host's speed drifts (the dense step took 29.8 ms in an earlier session), so read the
+The host's speed drifts (the dense step took 29.8 ms in an earlier measurement), so read the
 ratios: the rank-adaptive step (product start, ranks ≈ 20) costs 0.31–0.40 of the dense step,
-the fixed-rank one (Adam) 0.26–0.35.  Against the issue's targets: adaptive ≤ 10 ms is met
-in two runs of three (10.0 ms) and missed in the first (14.3 ms); fixed rank 20 ≤ 5 ms is not
+the fixed-rank one (Adam) 0.26–0.35.  Against the targets — adaptive ≤ 10 ms, fixed rank 20 ≤ 5 ms: the first is met
+in two runs of three (10.0 ms) and missed in the first (14.3 ms); the second is not
 met (6.9–7.5 ms with SGD, 8.2–10.9 ms with Adam) and cannot be on this CPU with NumPy: the
 straight-line floor — the same two passes, products and QRs written as bare NumPy, without
 library code or optimizer state — takes 5.5–6.5 ms itself.  The rank-adaptive step is cheaper

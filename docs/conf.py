@@ -103,11 +103,6 @@ def _write_more_studies(app: object) -> None:
         target.write_text(text, encoding="utf-8")
 
 
-# -- docstrings of the library that are not valid reStructuredText ------------------------------
-# Reported upstream (see the docs' notes); fixed here, at render time only, so that the build
-# passes with -W without editing the library:
-#   lowrank_ode/data/__init__.py, module docstring lines 12, 17, 19: a bare ``*`` in the
-#     signatures "load_mnist(data_dir=None, *, ...)" starts an emphasis;
-#   lowrank_ode/dlrt/train.py:84 (TrainConfig, ``decay``): "|N(0,1)|" is a substitution reference.
+# -- hooks -------------------------------------------------------------------------------------
 def setup(app: object) -> None:
     app.connect("builder-inited", _write_more_studies)  # type: ignore[attr-defined]

@@ -27,7 +27,7 @@ def _run(args: argparse.Namespace) -> int:
     widths = tuple(int(w) for w in args.widths.split(",")) if args.widths else None
     tau = args.tau
     if tau is None and args.method == "dlrt-adaptive" and args.atol is None:
-        tau = 0.11  # the documented default of the rank-adaptive method
+        tau = TrainConfig.tau  # the configuration's default tolerance
     cfg = TrainConfig(
         model=args.model,
         method=args.method,
