@@ -239,6 +239,8 @@ class Trainer:
         self.optimizer = get_optimizer(cfg.optimizer, **opt_kw)
         self.flow = VanillaFlow(self.model) if cfg.method == "vanilla" else NetworkFlow(self.model)
         self.integrator = training_integrator(cfg, self.optimizer)
+        # the fine-tuning phase: S-steps in frozen bases, continuing the optimizer's S-state
+        self.finetune_integrator = FixedBasisGalerkin(self.optimizer)
         self.epoch = 0
         self.dense_params = count_params(self.model, "dense")
         x_tr, y_tr, x_te, y_te = self.data
@@ -276,6 +278,12 @@ class Trainer:
         if not math.isfinite(loss):
             raise self._diverged("non-finite loss or parameters", f" (loss {loss})")
         return loss
+
+    @property
+    def passes(self) -> int:
+        """Forward/backward passes made by this trainer's steps (both phases), counted by
+        :meth:`Integrator.step <lowrank_ode.integrators.Integrator.step>`."""
+        return self.integrator.n_evals + self.finetune_integrator.n_evals
 
     def _diverged(self, what: str, detail: str = "") -> TrainingDiverged:
         return TrainingDiverged(
@@ -318,9 +326,8 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         """Train for ``epochs`` (+ ``finetune_epochs``) from the current epoch; return results."""
         total = self.cfg.epochs + self.cfg.finetune_epochs
-        galerkin = FixedBasisGalerkin(self.optimizer)
         while self.epoch < total:
-            phase = None if self.epoch < self.cfg.epochs else galerkin
+            phase = None if self.epoch < self.cfg.epochs else self.finetune_integrator
             self.run_epoch(phase)
         return self.results()
 

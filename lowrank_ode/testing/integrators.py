@@ -248,8 +248,11 @@ def integrate(
     ------
     TypeError
         When a step does not return a :class:`~lowrank_ode.LowRank`.
+    NumericalBreakdown
+        When a library integrator's step produces NaN or inf (raised by
+        :meth:`Integrator.step <lowrank_ode.integrators.Integrator.step>`).
     FloatingPointError
-        When a step produces NaN or inf.
+        When a plain step function produces NaN or inf.
     """
     step = as_step(method_or_step)
     t0, tf = (float(s) for s in t_span)
