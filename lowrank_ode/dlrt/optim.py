@@ -115,11 +115,12 @@ class SubstepState:
 
 
 def _as_key(key: Any) -> Any:
-    """The :class:`~lowrank_ode.substep.SubProblem` named by ``key`` (other keys unchanged)."""
+    """The :class:`~lowrank_ode.substep.SubProblem` named by ``key``; other keys (of integrators
+    outside the library) by their string, as checkpoints store them."""
     try:
         return SubProblem(key)
     except ValueError:
-        return key
+        return str(key)
 
 
 class _Stateful(SubstepSolver):

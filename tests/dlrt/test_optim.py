@@ -63,3 +63,29 @@ def test_adam_joint_update_equals_the_per_entry_formula():
         for a, b in zip(out, ref):
             assert a.shape == b.shape and np.array_equal(a, b)
         X = out
+
+
+def test_state_is_one_record_per_subproblem_and_survives_a_state_dict_round_trip():
+    from lowrank_ode.dlrt.optim import SubstepState, Transition
+    from lowrank_ode.substep import SubProblem
+
+    rng = np.random.default_rng(3)
+    V = np.linalg.qr(rng.standard_normal((7, 2)))[0]
+    opt = Momentum(beta=0.5)
+    X, g = (np.zeros((4, 2)),), (rng.standard_normal((4, 2)),)
+    opt(None, 0.0, X, 0.1, f0=g, key=SubProblem.S_BACKWARD, basis=((None, V),))
+    opt(None, 0.0, X, 0.1, f0=g, key=None)  # a key outside the library: kept by its string
+    assert set(opt.state) == {SubProblem.S_BACKWARD, "None"}
+    assert isinstance(opt.state["S-"], SubstepState)  # members compare equal to their values
+    clone = Momentum(beta=0.5)
+    clone.load_state_dict(opt.state_dict())
+    for key, st in opt.state.items():
+        np.testing.assert_array_equal(clone.state[key].buffers[0][0], st.buffers[0][0])
+        assert clone.state[key].count == st.count
+    a = opt(None, 0.0, X, 0.1, f0=g, key=None)
+    b = clone(None, 0.0, X, 0.1, f0=g, key=None)
+    np.testing.assert_array_equal(a[0], b[0])
+    # the transition between bases: the identity when unchanged, newᴴ old otherwise
+    assert Transition.between(V, V.copy(), np) == Transition()
+    W = np.linalg.qr(rng.standard_normal((7, 2)))[0]
+    np.testing.assert_allclose(Transition.between(W, V, np).matrix, W.T @ V)
