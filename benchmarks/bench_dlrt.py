@@ -23,11 +23,11 @@ layers' matrix products, first run; the first column of runs used ``--repeats 10
 
 The host's speed drifts (the dense step took 29.8 ms in an earlier measurement), so read the
 ratios: the rank-adaptive step (product start, ranks ≈ 20) costs 0.31–0.40 of the dense step,
-the fixed-rank one (Adam) 0.26–0.35.  Against the targets — adaptive ≤ 10 ms, fixed rank 20 ≤ 5 ms: the first is met
-in two runs of three (10.0 ms) and missed in the first (14.3 ms); the second is not
-met (6.9–7.5 ms with SGD, 8.2–10.9 ms with Adam) and cannot be on this CPU with NumPy: the
-straight-line floor — the same two passes, products and QRs written as bare NumPy, without
-library code or optimizer state — takes 5.5–6.5 ms itself.  The rank-adaptive step is cheaper
+the fixed-rank one (Adam) 0.26–0.35.  Against the targets, adaptive ≤ 10 ms and fixed rank
+20 ≤ 5 ms: the first is met in two runs of three (10.0 ms) and missed in the first (14.3 ms);
+the second is not met (6.9–7.5 ms with SGD, 8.2–10.9 ms with Adam) and cannot be on this CPU
+with NumPy: the straight-line floor — the same two passes, products and QRs written as bare
+NumPy, without library code or optimizer state — takes 5.5–6.5 ms itself.  The rank-adaptive step is cheaper
 than the fixed-rank one because its S-step reuses the first pass (docs/design.md, "Performance
 notes"); the SVD-of-He start keeps ranks near 30 and costs twice as much.  Two BLAS threads make
 every row slower (docs/design.md says why).
