@@ -21,13 +21,14 @@ layers' matrix products, first run; the first column of runs used ``--repeats 10
     dlrt adaptive tau=0.17, product start [20]     14.3 (5.2)     10.0    10.0
     straight-line NumPy floor, fixed r=20, SGD      6.5            6.1     5.5
 
-The host's speed drifts (the dense step took 29.8 ms in an earlier session), so read the
+The host's speed drifts (the dense step took 29.8 ms in an earlier measurement), so read the
 ratios: the rank-adaptive step (product start, ranks ≈ 20) costs 0.31–0.40 of the dense step,
-the fixed-rank one (Adam) 0.26–0.35.  Against the targets: adaptive ≤ 10 ms is met
-in two runs of three (10.0 ms) and missed in the first (14.3 ms); fixed rank 20 ≤ 5 ms is not
-met (6.9–7.5 ms with SGD, 8.2–10.9 ms with Adam) and cannot be on this CPU with NumPy: the
-straight-line floor — the same two passes, products and QRs written as bare NumPy, without
-library code or optimizer state — takes 5.5–6.5 ms itself.  The rank-adaptive step is cheaper
+the fixed-rank one (Adam) 0.26–0.35.  Against the targets, adaptive ≤ 10 ms and fixed rank
+20 ≤ 5 ms: the first is met in two runs of three (10.0 ms) and missed in the first (14.3 ms);
+the second is not met (6.9–7.5 ms with SGD, 8.2–10.9 ms with Adam) and cannot be on this CPU
+with NumPy: the straight-line floor — the same two passes, products and QRs written as bare
+NumPy, without library code or optimizer state — takes 5.5–6.5 ms itself.  The rank-adaptive step
+is cheaper
 than the fixed-rank one because its S-step reuses the first pass (docs/design.md, "Performance
 notes"); the SVD-of-He start keeps ranks near 30 and costs twice as much.  Two BLAS threads make
 every row slower (docs/design.md says why).
@@ -59,25 +60,19 @@ networks dominates the run time (the product start is still built after the SVD 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lowrank_ode.dlrt import TrainConfig, Trainer
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench_nn import _gemm_share  # noqa: E402
-
-from studies.timing import _median_time, measure  # noqa: E402
+from lowrank_ode.timing import matmul_share, measure_mlp, median_time
 
 
 def wide(width: int, repeats: int, dtype: str) -> list[tuple[str, float, float]]:
     """(label, train s/batch, predict s/batch) for dense and DLRT ranks 5, 20, 80, 320."""
     rows = []
     for r in (None, 5, 20, 80, 320):
-        t = measure(width, r, repeats, dtype)
+        t = measure_mlp(width, r, repeats, dtype)
         rows.append(("dense" if r is None else f"dlrt r={r}", t["train_s"], t["predict_s"]))
     return rows
 
@@ -102,8 +97,8 @@ def mlp(repeats: int) -> list[tuple[str, float, float]]:
         tr = Trainer(TrainConfig(dtype="float32", epochs=1, **kw), d)
         if kw["method"] == "dlrt-adaptive":
             tr.run_epoch()  # let the ranks settle
-        ms = 1e3 * _median_time(lambda tr=tr: tr.step(x, y), repeats)
-        share = _gemm_share(lambda tr=tr: tr.step(x, y), repeats)
+        ms = 1e3 * median_time(lambda tr=tr: tr.step(x, y), repeats)
+        share = matmul_share(lambda tr=tr: tr.step(x, y), repeats)
         rows.append((f"{label} {tr.ranks()}", ms, share * ms))
     return rows
 
@@ -169,7 +164,7 @@ def straight_line_floor(repeats: int) -> float:
         for (U, S, V, bias), (X, XV, D, DU) in zip(layers, grads, strict=True):
             U1 = qr(U @ S - lr * (D.T @ XV))
             V1 = qr(V @ S.T - lr * (X.T @ DU))
-            new.append([U1, (U1.T @ U) @ S @ (V.T @ V1).T, V1, bias])
+            new.append([U1, (U1.T @ U) @ S @ (V.T @ V1), V1, bias])  # (U₁ᵀU₀) S₀ (V₁ᵀV₀)ᵀ
         grads, gW, gc = passes(new)
         for lay, (_, XV, D, DU) in zip(new, grads, strict=True):
             lay[1] = lay[1] - lr * (DU.T @ XV)
@@ -177,7 +172,7 @@ def straight_line_floor(repeats: int) -> float:
         W, c = W - lr * gW, c - lr * gc
         layers[:] = new
 
-    return 1e3 * _median_time(step, repeats)
+    return 1e3 * median_time(step, repeats)
 
 
 def main() -> None:

@@ -45,9 +45,6 @@ import argparse
 import os
 import platform
 import sys
-import time
-from collections.abc import Callable
-from typing import Any
 
 # BLAS threads must be fixed before NumPy is imported: ``--threads`` (default 1).  Multithreaded
 # OpenBLAS on a shared/oversubscribed machine gives erratic timings (spinning worker threads).
@@ -64,7 +61,7 @@ if __name__ == "__main__":
 import numpy as np  # noqa: E402
 
 from lowrank_ode import nn  # noqa: E402
-from lowrank_ode.nn import _ops  # noqa: E402
+from lowrank_ode.timing import matmul_share, median_time  # noqa: E402
 
 
 def _cpu_name() -> str:
@@ -86,40 +83,6 @@ def _step(model: nn.Sequential, x: np.ndarray, labels: np.ndarray, kl: bool) -> 
         for layer in model.low_rank_layers():
             layer.grad_right(layer.V)
             layer.grad_left(layer.U)
-
-
-def _median_time(fn: Callable[[], None], repeats: int) -> float:
-    fn()  # warm-up (first-touch allocations)
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
-def _gemm_share(fn: Callable[[], None], repeats: int) -> float:
-    acc = [0.0]
-    orig = _ops.matmul
-
-    def timed(a: Any, b: Any) -> Any:
-        t0 = time.perf_counter()
-        out = orig(a, b)
-        acc[0] += time.perf_counter() - t0
-        return out
-
-    _ops.matmul = timed
-    try:
-        fn()
-        acc[0] = 0.0
-        t0 = time.perf_counter()
-        for _ in range(repeats):
-            fn()
-        total = time.perf_counter() - t0
-    finally:
-        _ops.matmul = orig
-    return acc[0] / total
 
 
 def main() -> None:
@@ -148,12 +111,12 @@ def main() -> None:
             x = rng.standard_normal(shape).astype(dtype)
             labels = rng.integers(0, 10, size=shape[0])
             step = lambda m=model, x=x, y=labels: _step(m, x, y, False)
-            t = _median_time(step, args.repeats)
-            share = _gemm_share(step, args.repeats)
+            t = median_time(step, args.repeats, warmup=2)
+            share = matmul_share(step, args.repeats)
             kl = ""
             if model.low_rank_layers():
                 step_kl = lambda m=model, x=x, y=labels: _step(m, x, y, True)
-                kl = f"{1e3 * _median_time(step_kl, args.repeats):9.2f}"
+                kl = f"{1e3 * median_time(step_kl, args.repeats, warmup=2):9.2f}"
             print(
                 f"{name:<24}{np.dtype(dtype).name:<9}{shape[0]:>6}{1e3 * t:12.2f}"
                 f"{100 * share:8.1f}{kl:>9}"

@@ -62,6 +62,9 @@ myst_dmath_double_inline = True
 
 # -- autodoc / autosummary / numpydoc -----------------------------------------------------------
 autosummary_generate = True
+# autosummary never deletes the pages of objects that no longer exist, and Sphinx -W then fails
+# on them ("not included in any toctree"): start every build from a clean API folder.
+shutil.rmtree(HERE / "_generated" / "api", ignore_errors=True)
 autosummary_ignore_module_all = False  # document what each module exports in __all__
 autosummary_imported_members = True
 autodoc_member_order = "bysource"
@@ -151,11 +154,6 @@ def _write_more_studies(app: object) -> None:
         target.write_text(text, encoding="utf-8")
 
 
-# -- docstrings of the library that are not valid reStructuredText ------------------------------
-# Reported upstream (see the docs' notes); fixed here, at render time only, so that the build
-# passes with -W without editing the library:
-#   lowrank_ode/data/__init__.py, module docstring lines 12, 17, 19: a bare ``*`` in the
-#     signatures "load_mnist(data_dir=None, *, ...)" starts an emphasis;
-#   lowrank_ode/dlrt/train.py:84 (TrainConfig, ``decay``): "|N(0,1)|" is a substitution reference.
+# -- hooks -------------------------------------------------------------------------------------
 def setup(app: object) -> None:
     app.connect("builder-inited", _write_more_studies)  # type: ignore[attr-defined]

@@ -20,11 +20,9 @@ __all__ = [
     "qr_pos",
     "svd",
     "is_complex",
-    "fro_norm",
     "eye_like",
     "to_numpy",
     "check_finite",
-    "real_dtype",
 ]
 
 
@@ -59,23 +57,9 @@ def ct(A: Any, *, xp: Any) -> Any:
     return xp.conj(At) if is_complex(A, xp=xp) else At
 
 
-def real_dtype(dtype: Any, *, xp: Any) -> Any:
-    """The real floating dtype of the same precision as ``dtype``."""
-    if dtype == xp.complex64:
-        return xp.float32
-    if dtype == xp.complex128:
-        return xp.float64
-    return dtype
-
-
 def eye_like(r: int, A: Any, *, xp: Any) -> Any:
     """The ``r × r`` identity with the dtype and device of ``A``."""
     return xp.eye(r, dtype=A.dtype, device=getattr(A, "device", None))
-
-
-def fro_norm(A: Any, *, xp: Any) -> float:
-    """Frobenius norm ``‖A‖_F`` as a Python float."""
-    return float(xp.sqrt(xp.sum(xp.abs(A) ** 2)))
 
 
 def qr_pos(A: Any, *, xp: Any = None) -> tuple[Any, Any]:

@@ -8,7 +8,7 @@ from ._array_api import array_namespace, ct, eye_like, qr_pos, svd, to_numpy
 from ._array_api import check_finite as _finite
 from .truncation import Truncation
 
-__all__ = ["LowRank", "orthonormality_error"]
+__all__ = ["LowRank", "orthonormality_error", "dense_error"]
 
 
 def orthonormality_error(U: Any) -> float:
@@ -19,6 +19,27 @@ def orthonormality_error(U: Any) -> float:
     if r == 0:
         return 0.0
     return float(xp.max(xp.linalg.svdvals(E)))
+
+
+#: Default ‖UᴴU − I‖₂ of ``LowRank(..., check_orthonormal=True)``: loose enough for factors
+#: computed in float32 or passed through a file (≈ 1e-7 · √n), tight enough to reject factors
+#: that are not orthonormal.  (:func:`~lowrank_ode.solve` checks initial values by dtype:
+#: ``solve.ORTH_TOL_INITIAL``.)
+ORTH_TOL = 1e-8
+
+
+def dense_error(Y: Any, A: Any, relative: bool = False) -> float:
+    """‖Y − A‖_F for a :class:`LowRank` or dense ``Y`` and a dense ``A`` (on the host).
+
+    Forms ``Y`` densely: for small problems, errors against reference solutions.  With
+    ``relative``, divided by ‖A‖_F.
+    """
+    import numpy as np
+
+    Yd = to_numpy(Y.to_dense() if isinstance(Y, LowRank) else Y)
+    Ad = to_numpy(A)
+    e = float(np.linalg.norm(Yd - Ad))
+    return e / float(np.linalg.norm(Ad)) if relative else e
 
 
 class LowRank:
@@ -78,7 +99,7 @@ class LowRank:
         *,
         check_orthonormal: bool = False,
         check_finite: bool = False,
-        orth_tol: float = 1e-8,
+        orth_tol: float = ORTH_TOL,
     ) -> None:
         for name, A in (("U", U), ("S", S), ("V", V)):
             if getattr(A, "ndim", None) != 2:

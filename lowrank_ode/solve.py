@@ -12,10 +12,12 @@ import numpy as np
 
 from ._array_api import array_namespace
 from ._threads import with_threads
-from .integrators import METHODS, Integrator
+from .exceptions import NumericalBreakdown
+from .integrators import METHODS, Integrator, get_integrator
+from .integrators.base import CountingProblem
 from .lowrank import LowRank, orthonormality_error
-from .problems.base import Evaluation, Problem, as_problem
-from .substep import Exact, SubstepSolver
+from .problems.base import Problem, as_problem
+from .substep import SubstepSolver
 from .truncation import Truncation
 
 __all__ = ["solve", "Solution", "make_integrator", "CountingProblem"]
@@ -34,8 +36,8 @@ class Solution:
     ranks : ndarray, shape (n_saved,) or (n_saved, n_blocks)
         Rank of each saved state.
     n_evals : int
-        Number of right-hand-side evaluations (calls of ``F.at``; one network forward/backward
-        pass each in DLRT).
+        Number of right-hand-side evaluations (calls of ``F.at``), counted by
+        :meth:`Integrator.step <lowrank_ode.integrators.Integrator.step>`.
     n_steps : int
         Number of steps taken (the last one shortened to end at ``tf``).
     method : str
@@ -53,22 +55,6 @@ class Solution:
     integrator: Integrator | None = field(default=None, repr=False)
 
 
-class CountingProblem(Problem):
-    """Wraps a problem and counts its evaluations ``at(t, blocks)``."""
-
-    def __init__(self, F: Problem) -> None:
-        self.F = F
-        self.linear = F.linear
-        self.count = 0
-
-    def at(self, t: float, blocks: Sequence[Any]) -> Evaluation:  # noqa: D102
-        self.count += 1
-        return self.F.at(t, blocks)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.F, name)
-
-
 def make_integrator(
     method: str | Integrator,
     substep: str | SubstepSolver = "rk4",
@@ -78,7 +64,12 @@ def make_integrator(
     min_rank: int = 1,
     norm: str = "fro",
 ) -> Integrator:
-    """Build the integrator named ``method`` with its sub-step solver and truncation rule."""
+    """Build the integrator named ``method`` with solve()'s truncation options.
+
+    The options ``rtol, atol, max_rank, min_rank, norm`` make a
+    :class:`~lowrank_ode.truncation.Truncation`; the name is resolved by
+    :func:`lowrank_ode.integrators.get_integrator`.
+    """
     if isinstance(method, Integrator):
         given = {
             k: v
@@ -109,13 +100,13 @@ def make_integrator(
         or min_rank != 1
         or (norm != "fro")
     ):
-        if not cls.rank_adaptive and cls.name != "full":
+        if not cls.accepts_truncation:
             raise ValueError(
                 f"method {method!r} has fixed rank: rtol/atol/max_rank/min_rank/norm apply to "
-                f"{sorted(k for k, c in METHODS.items() if c.rank_adaptive)}"
+                f"{sorted(k for k, c in METHODS.items() if c.accepts_truncation)}"
             )
         trunc = Truncation(rtol=rtol, atol=atol, min_rank=min_rank, max_rank=max_rank, norm=norm)
-    return cls(substep=substep, truncation=trunc)
+    return get_integrator(method, substep, trunc)
 
 
 def _check_point(Y0: Any, shape: tuple[int, int] | None) -> list[Any]:
@@ -132,7 +123,8 @@ def _check_point(Y0: Any, shape: tuple[int, int] | None) -> list[Any]:
             if not bool(xp.all(xp.isfinite(A))):
                 raise ValueError(f"{name}{'.' + part if part else ''} contains NaN or inf values")
         if isinstance(b, LowRank):
-            tol = 1e-6 if b.dtype in (xp.float32, xp.complex64) else 1e-10
+            single = b.dtype in (xp.float32, xp.complex64)
+            tol = ORTH_TOL_INITIAL_SINGLE if single else ORTH_TOL_INITIAL
             for part, A in (("U", b.U), ("V", b.V)):
                 e = orthonormality_error(A)
                 if not e <= tol:
@@ -143,6 +135,23 @@ def _check_point(Y0: Any, shape: tuple[int, int] | None) -> list[Any]:
     if shape is not None and isinstance(Y0, LowRank) and tuple(Y0.shape) != tuple(shape):
         raise ValueError(f"Y0 has shape {Y0.shape} but the problem has shape {tuple(shape)}")
     return blocks
+
+
+#: ‖UᴴU − I‖₂ accepted for the factors of an initial value (float64/complex128): QR or SVD
+#: factors of any size in this library's range are orthonormal to ~1e-14, so 1e-10 only rejects
+#: factors that are not orthonormal at all, while a defect this small cannot bias a step.
+ORTH_TOL_INITIAL = 1e-10
+#: The same for float32/complex64, whose QR factors are orthonormal to ~1e-7 (machine ε · √n).
+ORTH_TOL_INITIAL_SINGLE = 1e-6
+#: (tf − t0)/h is rounded before the ceiling: 0.7/0.1 = 7.000000000000001 must give 7 steps, not
+#: 8 with a last step of length ~1e-16.  1e-10 is far above that rounding (a few ε · n_steps) and
+#: far below a genuine fraction of a step.
+STEP_COUNT_SLACK = 1e-10
+
+
+def step_count(t0: float, tf: float, h: float) -> int:
+    """Number of steps of size ``h`` over ``[t0, tf]`` (the last one shortened), at least one."""
+    return max(1, math.ceil((tf - t0) / h - STEP_COUNT_SLACK))
 
 
 def _ranks(blocks: list[Any]) -> list[int]:
@@ -208,7 +217,9 @@ def solve(
     ------
     ValueError
         On bad shapes, non-orthonormal factors, non-finite data, ``h ≤ 0``, negative
-        tolerances, unknown methods, or when a step produces NaN/inf.
+        tolerances or unknown methods.
+    NumericalBreakdown
+        When a step produces NaN/inf.
 
     Examples
     --------
@@ -233,19 +244,10 @@ def solve(
     >>> round(sol.y[-1].norm() / Y0.norm(), 4)  # e^{-1}
     0.3679
     """
-    Fp = CountingProblem(as_problem(F))
+    Fp = as_problem(F)
     integ = make_integrator(method, substep, rtol, atol, max_rank, min_rank, norm)
-    if isinstance(integ.substep, Exact) and not Fp.linear:
-        raise ValueError(
-            f"substep='exact' needs an affine autonomous problem (F.linear = True); "
-            f"{type(Fp.F).__name__} has linear = False"
-        )
-    if isinstance(integ.substep, Exact) and not integ.affine_substeps:
-        raise ValueError(
-            f"substep='exact' cannot be used with method {integ.name!r}: its sub-problem is "
-            "nonlinear even for a linear F"
-        )
-    blocks = _check_point(Y0, getattr(Fp.F, "shape", None))
+    integ.check_problem(Fp)
+    blocks = _check_point(Y0, getattr(Fp, "shape", None))
     if free := [i for i, b in enumerate(blocks) if not isinstance(b, LowRank)]:
         if not integ.supports_free_blocks:
             raise ValueError(f"method {integ.name!r} does not support dense blocks (got {free})")
@@ -255,17 +257,14 @@ def solve(
         raise ValueError(f"t_span must be a pair of numbers (t0, tf), got {t_span!r}") from None
     if not (math.isfinite(t0) and math.isfinite(tf)) or tf <= t0:
         raise ValueError(f"t_span must satisfy t0 < tf (finite), got {t_span!r}")
-    if (
-        isinstance(h, bool)
-        or not isinstance(h, numbers.Real)
-        or not (math.isfinite(h) and h > 0)
-    ):
+    if isinstance(h, bool) or not isinstance(h, numbers.Real) or not (math.isfinite(h) and h > 0):
         raise ValueError(f"h must be a finite number > 0, got {h!r}")
     if not isinstance(save_every, (int, np.integer)) or save_every < 1:
         raise ValueError(f"save_every must be a positive integer, got {save_every!r}")
 
-    n_steps = max(1, math.ceil((tf - t0) / h - 1e-10))
+    n_steps = step_count(t0, tf, h)
     single = isinstance(Y0, LowRank)
+    evals_before = integ.n_evals
     ts, ys, ranks = [t0], [Y0], [_ranks(blocks)]
     t, Y = t0, blocks
     steps = range(n_steps)
@@ -275,9 +274,11 @@ def solve(
         steps = tqdm(steps, desc=f"{integ.name}", unit="step")
     for k in steps:
         hk = min(h, tf - t) if k == n_steps - 1 else h
-        Y = integ.step_blocks(Fp, t, Y, hk)
+        try:
+            Y = integ.step(Fp, t, Y, hk)
+        except NumericalBreakdown as err:
+            raise NumericalBreakdown(f"step {k + 1} of {n_steps}: {err}") from err
         t = t0 + (k + 1) * h if k < n_steps - 1 else tf
-        _check_step(Y, t, k, integ.name)
         if callback is not None:
             callback(t, Y[0] if single else Y)
         if (k + 1) % save_every == 0 or k == n_steps - 1:
@@ -289,20 +290,8 @@ def solve(
         t=np.asarray(ts),
         y=ys,
         ranks=r[:, 0] if single else r,
-        n_evals=Fp.count,
+        n_evals=integ.n_evals - evals_before,
         n_steps=n_steps,
         method=integ.name,
         integrator=integ,
     )
-
-
-def _check_step(Y: list[Any], t: float, k: int, name: str) -> None:
-    for b in Y:
-        arrays = (b.U, b.S, b.V) if isinstance(b, LowRank) else (b,)
-        for A in arrays:
-            xp = array_namespace(A)
-            if not bool(xp.all(xp.isfinite(A))):
-                raise ValueError(
-                    f"non-finite values (NaN or inf) after step {k + 1} (t = {t:.6g}) of method "
-                    f"{name!r}: F returned NaN/inf or the method broke down"
-                )

@@ -1,26 +1,56 @@
 """Sub-step solvers: integrate the small K-, L- and S-equations X' = f(t, X) over one step.
 
 A state ``X`` is a tuple of arrays (one per block).  A solver is called as
-``solver(f, t0, X0, h, f0=None, key=None)`` and returns X(t0 + h); ``h`` may be negative
-(the backward S-step of projector splitting).  ``f0`` is f(t0, X0) when the integrator already
-has it — the K- and L-steps of BUG share one evaluation at Y₀, so with explicit Euler one
-right-hand-side evaluation serves both.  ``key`` names the sub-problem ("K", "L", "S", …) and
-``basis`` gives, for each state entry X_j, the pair ``(P_j, Q_j)`` (``None`` for an identity) in
-which it represents the full-space matrix P_j X_j Q_jᴴ — K = U S lives in (I, V₀), L in (I, U₀),
-S in (U, V).  Solvers that keep state between steps (the optimizers of DLRT) use them to carry
-their state through a change of basis; the solvers here ignore both.
+``solver(f, t0, X0, h, f0=None, key=None, basis=None)`` and returns X(t0 + h); ``h`` may be
+negative (the backward S-step of projector splitting).  ``f0`` is f(t0, X0) when the integrator
+already has it — the K- and L-steps of BUG share one evaluation at Y₀, so with explicit Euler
+one right-hand-side evaluation serves both.  ``key`` names the sub-problem (a
+:class:`SubProblem`) and ``basis`` gives, for each state entry X_j, the pair ``(P_j, Q_j)``
+(``None`` for an identity) in which it represents the full-space matrix P_j X_j Q_jᴴ — K = U S
+lives in (I, V₀), L in (I, U₀), S in (U, V).  Solvers that keep state between steps (the
+optimizers of DLRT) use them to carry their state through a change of basis; the solvers here
+ignore both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import Enum
 from typing import Any
 
 import numpy as np
 
 from ._array_api import array_namespace, to_numpy
 
-__all__ = ["SubstepSolver", "Euler", "RK4", "Exact", "get_substep"]
+__all__ = ["SubstepSolver", "SubProblem", "Euler", "RK4", "Exact", "get_substep"]
+
+
+class SubProblem(str, Enum):
+    """The sub-problems an integrator hands to its sub-step solver (the ``key`` of a call).
+
+    A solver that keeps state between steps (momentum, Adam) keeps one state per sub-problem.
+    The members compare equal to their values (``SubProblem.K == "K"``), which are also the
+    keys under which checkpoints store optimizer state.
+    """
+
+    #: K-step, K = U S in the bases (I, V₀)
+    K = "K"
+    #: L-step, L = V Sᴴ in the bases (I, U₀)
+    L = "L"
+    #: Galerkin S-step, S in the bases (U, V) — BUG's S-step and the fixed-basis fine-tuning
+    S = "S"
+    #: backward S-step of projector splitting (integrated from t₁ back to t₀)
+    S_BACKWARD = "S-"
+    #: the coupled (U, S, V) system of the Koch–Lubich factor ODEs
+    USV = "USV"
+    #: the dense ODE of the full-rank reference
+    FULL = "full"
+
+    __hash__ = str.__hash__  # a member and its value are the same dictionary key
+
+    def __str__(self) -> str:
+        return self.value
+
 
 State = tuple
 RHS = Callable[[float, State], State]
@@ -107,6 +137,11 @@ class RK4(SubstepSolver):
         return X
 
 
+#: Default cap on the unknowns of an :class:`Exact` sub-problem: the probed matrix is d × d and
+#: ``expm`` costs O(d³) — at d = 3000, 72 MB and seconds per sub-step, the end of "small".
+EXACT_MAX_SIZE = 3000
+
+
 class Exact(SubstepSolver):
     """Exact flow of an affine autonomous sub-problem X' = 𝓛X + c by the matrix exponential.
 
@@ -119,7 +154,7 @@ class Exact(SubstepSolver):
     order = None
     name = "exact"
 
-    def __init__(self, max_size: int = 3000) -> None:
+    def __init__(self, max_size: int = EXACT_MAX_SIZE) -> None:
         if isinstance(max_size, bool) or not isinstance(max_size, (int, np.integer)):
             raise ValueError(f"max_size must be a positive integer, got {max_size!r}")
         if max_size < 1:

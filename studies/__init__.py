@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
+from lowrank_ode._io import write_text_atomic
 from lowrank_ode._threads import with_threads
 
 from . import (
@@ -87,7 +88,7 @@ def reproduce(
             mod.plot(res, out)
             text = mod.table(res)
         res["wall_time_s"] = tm.elapsed
-        (out / f"{name}_table.md").write_text(text + "\n")
+        write_text_atomic(out / f"{name}_table.md", text + "\n")
         results[name] = res
         if verbose:
             print(f"== {name} ({'quick' if quick else 'full'}): {tm.elapsed:.1f} s")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from lowrank_ode._io import atomic_open
 from lowrank_ode._threads import thread_info
 from lowrank_ode.testing import empirical_order
 
@@ -102,11 +102,8 @@ def from_jsonable(obj: Any) -> Any:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w") as fh:
+    with atomic_open(path, "w") as fh:
         json.dump(to_jsonable(data), fh, indent=1, allow_nan=False)
-    os.replace(tmp, path)
 
 
 def load_results(path: str | Path) -> dict:

@@ -18,10 +18,10 @@ columns) fills the whole space for r ≥ 8–12, and at smaller ranks the error 
 plateau from the largest step on, so no order can be measured there.
 
 Error: relative Frobenius error ‖Y_n − Y_ref(T)‖_F / ‖Y_ref(T)‖_F.  Reference: scipy DOP853
-(rtol 1e-12, atol 1e-14) on the full N × N ODE, evaluated with the matrix-free stencil
-(:meth:`SchrodingerProblem.dense`, O(N²) per evaluation) instead of
-:meth:`SchrodingerProblem.reference` (dense D, O(N³)); in quick mode both are computed and
-their difference is recorded (``reference_check``).
+(rtol 1e-12, atol 1e-14) on the full N × N ODE, :meth:`SchrodingerProblem.reference` with
+``matrix_free=True`` (the stencil, O(N²) per evaluation, instead of the assembled N × N
+Laplacian, O(N³)); in quick mode both are computed and their difference is recorded
+(``reference_check``).
 
 The order is fitted on the points before the plateau (:func:`pre_plateau`): h ≤ T/2 (at
 least two steps); when the curve flattens at the end (last local slope < 0.5), only the leading
@@ -31,10 +31,10 @@ no measurable order (at N = 500, r = 10 the rank plateau is reached from h = T/3
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from lowrank_ode import RK4, solve
 from lowrank_ode.problems import SchrodingerProblem
@@ -93,19 +93,14 @@ def params(quick: bool, method: str = "midpoint") -> dict:
 
 
 def reference(P: SchrodingerProblem, T: float, Y0: np.ndarray) -> np.ndarray:
-    """Y(T) by DOP853 (rtol 1e-12, atol 1e-14) with the matrix-free F (O(N²) per evaluation)."""
-    N = P.N
-    sol = solve_ivp(
-        lambda t, y: P.dense(t, y.reshape(N, N)).ravel(),
-        (0.0, T),
-        np.asarray(Y0, complex).ravel(),
-        method="DOP853",
-        rtol=1e-12,
-        atol=1e-14,
+    """Deprecated: ``P.reference(T, Y0, matrix_free=True)``."""
+    warnings.warn(
+        "studies.midpoint_order.reference is deprecated; use "
+        "SchrodingerProblem.reference(T, Y0, matrix_free=True)",
+        DeprecationWarning,
+        stacklevel=2,
     )
-    if not sol.success:
-        raise RuntimeError(f"reference solver failed: {sol.message}")
-    return sol.y[:, -1].reshape(N, N)
+    return P.reference(T, Y0, matrix_free=True)
 
 
 def pre_plateau(hs: list[float], errors: list[float], T: float) -> list[int]:
@@ -171,7 +166,7 @@ def run(
         if key in store:
             continue
         if ref is None:
-            ref = reference(P, T, Y0full.to_dense())
+            ref = P.reference(T, Y0full.to_dense(), matrix_free=True)
             nref = float(np.linalg.norm(ref))
         Y0 = P.initial(p["seed"], rank=r, normalize=False)
         with Timer() as tm:

@@ -22,6 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from lowrank_ode._io import write_text_atomic
 from lowrank_ode.dlrt import TrainConfig, train
 from lowrank_ode.dlrt.cli import config_from_args, load_data, train_command
 
@@ -284,7 +285,7 @@ def run_configs(
         res["data"] = "bundled subset (5000/1000)" if quick else "full MNIST (60000/10000)"
         res["code"] = code_version()  # the commit that produced this result
         res["command"] = shlex.join(train_command(cfg, data="builtin" if quick else ""))
-        path.write_text(json.dumps(res, indent=1))
+        write_text_atomic(path, json.dumps(res, indent=1))
         results[name] = res
         print(
             f"{name}: test acc {100 * res['test_accuracy']:.2f} %, ranks {res['ranks']}, "

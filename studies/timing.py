@@ -11,13 +11,10 @@ Run:  python -m studies.timing [--quick]
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from lowrank_ode.dlrt import TrainConfig, Trainer
+from lowrank_ode.timing import measure_mlp
 
 from ._common import Store, markdown_table, savefig, study_main
 from .published import TIMING
@@ -26,38 +23,8 @@ from .published import TIMING
 PUBLISHED = TIMING
 
 
-def _median_time(fn: Any, repeats: int) -> float:
-    fn()  # warm-up
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts))
-
-
-def measure(width: int, rank: int | None, repeats: int, dtype: str = "float32") -> dict:
-    """Seconds per training step and per prediction pass (``rank=None``: dense)."""
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((500, width)).astype(dtype)
-    y = rng.integers(0, 10, 500)
-    cfg = TrainConfig(
-        method="dense" if rank is None else "dlrt",
-        rank=rank or 1,
-        widths=(width,) * 5 + (10,),
-        optimizer="sgd",
-        lr=1e-3,
-        dtype=dtype,
-        batch_size=500,
-        # the start does not change the operations timed (build_model still computes the SVD
-        # start first and then replaces it: a known waste at n = 4096, see docs/design.md)
-        init_core="product",
-    )
-    tr = Trainer(cfg, (x, y, x[:10], y[:10]))
-    return {
-        "train_s": _median_time(lambda: tr.step(x, y), repeats),
-        "predict_s": _median_time(lambda: tr.model.forward(x), repeats),
-    }
+#: Seconds per training step and prediction pass (kept here under its old name).
+measure = measure_mlp
 
 
 def run(quick: bool = False, out: str | Path | None = None, progress: bool = True) -> dict:

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import gzip as _gzip
 import os
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from .._io import atomic_open
 
 __all__ = ["IDXFormatError", "IDX_DTYPES", "read_idx", "write_idx", "idx_magic"]
 
@@ -192,9 +193,9 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
 def write_idx(path: str | os.PathLike[str], array: npt.ArrayLike, gzip: bool = True) -> None:
     """Write an array to an IDX file, atomically.
 
-    The data are written to a temporary file in the destination directory
-    and moved into place with :func:`os.replace`, so readers never see a
-    partially written file.
+    The data are written to a temporary file in the destination directory,
+    synced to disk and moved into place with :func:`os.replace`, so readers
+    never see a partially written file.
 
     Parameters
     ----------
@@ -225,23 +226,11 @@ def write_idx(path: str | os.PathLike[str], array: npt.ArrayLike, gzip: bool = T
     header = bytes([0, 0, code, arr.ndim]) + np.asarray(arr.shape, dtype=">u4").tobytes()
     payload = np.ascontiguousarray(arr, dtype=IDX_DTYPES[code]).tobytes()
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if gzip:
-                with _gzip.GzipFile(filename="", fileobj=f, mode="wb", mtime=0) as g:
-                    g.write(header)
-                    g.write(payload)
-            else:
-                f.write(header)
-                f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_open(path, "wb") as f:
+        if gzip:
+            with _gzip.GzipFile(filename="", fileobj=f, mode="wb", mtime=0) as g:
+                g.write(header)
+                g.write(payload)
+        else:
+            f.write(header)
+            f.write(payload)

@@ -33,14 +33,14 @@ import gzip
 import hashlib
 import os
 import sys
-import tempfile
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
+from .._io import atomic_open, write_text_atomic
 from .mnist import FILES, N_CLASSES, find_mnist_files, load_mnist_raw
 
 __all__ = ["balanced_indices", "build_subset", "main"]
@@ -102,23 +102,6 @@ def _decompressed_md5(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _write_atomic(path: Path, writer: Callable[[BinaryIO], object]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            writer(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def _format_indices(indices: np.ndarray) -> str:
@@ -183,7 +166,8 @@ def build_subset(
         "seed": np.array(seed, dtype=np.int64),
     }
     out = Path(out)
-    _write_atomic(out, lambda f: np.savez_compressed(f, **arrays))
+    with atomic_open(out, "wb") as f:
+        np.savez_compressed(f, **arrays)
 
     if attribution is not None:
         md5_rows = "\n".join(
@@ -250,7 +234,7 @@ canonical values):
 {_format_indices(test_idx)}
 ```
 """
-        _write_atomic(Path(attribution), lambda f: f.write(text.encode("utf-8")))
+        write_text_atomic(attribution, text)
     return arrays
 
 

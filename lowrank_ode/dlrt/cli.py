@@ -6,9 +6,9 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
+from .._io import write_text_atomic
 from .._threads import check_threads
 from .train import METHODS, TrainConfig, train
 
@@ -71,8 +71,7 @@ def _run(args: argparse.Namespace) -> int:
         threads=args.threads,
     )
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(res, indent=1))
+        write_text_atomic(args.json, json.dumps(res, indent=1))
     if not args.quiet:
         pools = ", ".join(f"{b['library']} {b['num_threads']}" for b in res["threads"]["blas"])
         print(f"BLAS threads ({res['threads']['threads']}): {pools}")

@@ -69,8 +69,24 @@ class NetworkFlow(Problem):
 
     Attributes
     ----------
-    history : list of (loss, accuracy)
-        One entry per evaluation (forward/backward pass) since the last :meth:`set_batch`.
+    evaluations : list of (loss, accuracy)
+        One entry per evaluation (forward/backward pass) since the last :meth:`set_batch`; the
+        first is the value at the step's starting point.  The number of passes is counted by
+        the integrator (:attr:`Integrator.n_evals <lowrank_ode.integrators.Integrator.n_evals>`).
+
+    Notes
+    -----
+    What :meth:`at` changes besides returning an evaluation, and why it is safe:
+
+    * the model holds the evaluated point's parameters afterwards — the layers compute with
+      their own attributes, so a pass must load the point first.  Nothing reads the model's
+      parameters between two evaluations of a step; after the step the trainer loads the
+      result (:meth:`load`), so the model always ends a step at the new point;
+    * the pass's loss and accuracy are appended to ``evaluations`` (the record above);
+    * the evaluation keeps shallow copies of the low-rank layers, whose caches (the thin X and
+      δ of this pass) later passes *rebind* (``forward`` and ``backward`` assign new arrays,
+      never write into old ones), so an evaluation stays valid while the integrator makes
+      further evaluations.
     """
 
     def __init__(self, model: Sequential, loss: Any = None) -> None:
@@ -129,6 +145,7 @@ class NetworkFlow(Problem):
         loss, acc = self.forward_backward()
         grads = self.model.grads()
         # shallow copies keep this pass's cached (X, δ): a later pass rebinds, never mutates them
+        # (see the class notes)
         layers = [copy.copy(m) for m in self.lr_layers]
         return NetworkEvaluation(layers, [-grads[k] for k in self.free_keys], loss, acc)
 

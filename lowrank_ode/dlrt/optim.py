@@ -1,7 +1,9 @@
 """Optimizers as sub-step solvers of the gradient flow W' = −∇ℒ(W) (step size h = learning rate).
 
-Plain SGD is explicit Euler; momentum and Adam are preconditioned Euler steps whose state
-(velocity, moments) persists between calls under the sub-problem's ``key`` ("K", "L", "S", …).
+Plain SGD is explicit Euler (:data:`SGD` is :class:`~lowrank_ode.substep.Euler`); momentum and
+Adam are preconditioned Euler steps whose state (velocity, moments) persists between calls in one
+:class:`SubstepState` per sub-problem (the ``key`` of the call, a
+:class:`~lowrank_ode.substep.SubProblem`).
 
 Change of basis (our choice, tested in ``tests/dlrt/test_optim.py``).  The integrator tells the
 solver, for each state entry X_j, the bases (P_j, Q_j) in which it stands for the full-space
@@ -14,140 +16,197 @@ velocity P_old M Q_oldᴴ is projected onto the new bases,
 so the directions that survive a basis update keep their momentum and the new ones start from
 zero.  Adam's second moments (non-negative, entrywise) are carried with the entrywise squares of
 the same transition matrices, v ← |Pᴴ P_old|² v |Q_oldᴴ Q|², exact when a basis change only
-permutes or flips columns and keeping v ≥ 0 in general.  When the number or kind of entries
-changes, the state is reset.
+permutes or flips columns and keeping v ≥ 0 in general.  Each side of an entry moves by a
+:class:`Transition` (the identity when the side has no basis or kept it).  When the number or
+kind of entries changes, the state is reset.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .._array_api import array_namespace, ct
-from ..substep import SubstepSolver
+from .._array_api import array_namespace, ct, to_numpy
+from ..substep import Euler, SubProblem, SubstepSolver
 
-__all__ = ["SGD", "Momentum", "Adam", "get_optimizer"]
+__all__ = ["SGD", "Momentum", "Adam", "get_optimizer", "Transition", "SubstepState"]
 
-
-def _transition(new: Any, old: Any, xp: Any) -> Any:
-    """newᴴ old, or None when both are identities (None)."""
-    if new is None and old is None:
-        return None
-    if new is None or old is None:
-        raise ValueError("cannot transport optimizer state between an identity and a basis")
-    if new is old or (
-        new.shape == old.shape
-        and bool(xp.all(new[0, ...] == old[0, ...]))  # cheap early exit: bases that moved
-        and bool(xp.all(new == old))  # differ in their first row already
-    ):
-        return "same"  # exact equality, so that a resumed run takes the same branch
-    return ct(new, xp=xp) @ old
+#: Plain SGD is explicit Euler, X₁ = X₀ + h f(X₀) with f = −∇ℒ (the same class).
+SGD = Euler
 
 
-def _transitions(old: tuple, new: tuple, xp: Any) -> tuple[Any, Any]:
-    """(Pᴴ P_old, Qᴴ Q_old) of one state entry (None: identity, "same": unchanged)."""
-    return _transition(new[0], old[0], xp), _transition(new[1], old[1], xp)
+@dataclass(frozen=True)
+class Transition:
+    """How one side of a state entry maps from the old basis to the new one.
+
+    ``matrix`` is ``newᴴ old``, or ``None`` for the identity — no basis on this side (the
+    entry is a plain matrix there) or exactly the same basis as before (compared by value,
+    so that a run resumed from a checkpoint takes the same branch and resumes bit for bit).
+    """
+
+    matrix: Any = None
+
+    @classmethod
+    def between(cls, new: Any, old: Any, xp: Any) -> Transition:
+        """The transition from basis ``old`` to ``new`` (``None``: no basis).
+
+        Raises
+        ------
+        ValueError
+            When one side has a basis and the other has none (the state cannot be carried).
+        """
+        if new is None and old is None:
+            return cls()
+        if new is None or old is None:
+            raise ValueError("cannot transport optimizer state between an identity and a basis")
+        if new is old or (
+            new.shape == old.shape
+            and bool(xp.all(new[0, ...] == old[0, ...]))  # cheap early exit: bases that moved
+            and bool(xp.all(new == old))  # differ in their first row already
+        ):
+            return cls()
+        return cls(ct(new, xp=xp) @ old)
+
+    def squared(self, xp: Any) -> Transition:
+        """The entrywise |·|² of the matrix (how Adam carries its second moments)."""
+        return self if self.matrix is None else Transition(xp.abs(self.matrix) ** 2)
 
 
-def _transport(M: Any, AB: tuple[Any, Any], squared: bool) -> Any:
-    """(Pᴴ P_old) M (Q_oldᴴ Q) — or with entrywise squared transitions."""
-    xp = array_namespace(M)
-    A, B = AB  # B = Qᴴ Q_old; we need its ᴴ on the right
-    if squared:
-        A = A if A is None or isinstance(A, str) else xp.abs(A) ** 2
-        B = B if B is None or isinstance(B, str) else xp.abs(B) ** 2
-    if A is not None and not isinstance(A, str):
-        M = A @ M
-    if B is not None and not isinstance(B, str):
-        M = M @ (B.T if squared else ct(B, xp=xp))
+def _transport(M: Any, left: Transition, right: Transition) -> Any:
+    """(Pᴴ P_old) M (Q_oldᴴ Q): ``left.matrix`` = Pᴴ P_old, ``right.matrix`` = Qᴴ Q_old."""
+    if left.matrix is not None:
+        M = left.matrix @ M
+    if right.matrix is not None:
+        M = M @ ct(right.matrix, xp=array_namespace(M))
     return M
 
 
+@dataclass
+class SubstepState:
+    """The state a stateful optimizer keeps for one :class:`~lowrank_ode.substep.SubProblem`.
+
+    Attributes
+    ----------
+    basis : tuple of (P, Q)
+        Per state entry, the bases of the last call (``None`` for an identity).
+    buffers : list of list of arrays
+        Per buffer (velocity; Adam's first and second moments), one array per entry.
+    count : list of int
+        Per entry, the number of updates since the entry was (re)started.
+    """
+
+    basis: tuple
+    buffers: list[list[Any]]
+    count: list[int] = field(default_factory=list)
+
+    def __getitem__(self, name: str) -> Any:
+        """Deprecated dictionary access (``state[key]["count"]``); use the attributes."""
+        warnings.warn(
+            "optimizer state entries are SubstepState records; use .basis, .buffers, .count "
+            "(dictionary access is deprecated and will be removed in the next release)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(self, name)
+
+
+def _as_key(key: Any) -> Any:
+    """The :class:`~lowrank_ode.substep.SubProblem` named by ``key``; other keys (of integrators
+    outside the library) by their string, as checkpoints store them."""
+    try:
+        return SubProblem(key)
+    except ValueError:
+        return str(key)
+
+
 class _Stateful(SubstepSolver):
-    """Keeps per-key state ``{key: (bases, buffers...)}`` and transports it between bases."""
+    """Keeps a :class:`SubstepState` per sub-problem and transports it between bases.
+
+    ``state`` maps :class:`~lowrank_ode.substep.SubProblem` members (which compare equal to
+    their string values, ``"K"``, ``"S-"``, …) to :class:`SubstepState` records.
+    """
 
     order = 1
     n_buffers = 1
     squared_buffers: tuple[bool, ...] = (False,)
 
     def __init__(self) -> None:
-        self.state: dict[str, dict[str, Any]] = {}
+        self.state: dict[Any, SubstepState] = {}
 
     def reset(self) -> None:
         """Forget all state."""
         self.state = {}
 
     def _buffers(self, key: Any, X0: tuple, basis: Any) -> list[list[Any]]:
+        """The buffers of sub-problem ``key`` carried to ``basis`` (fresh zeros if new)."""
         xp = array_namespace(*X0)
+        key = _as_key(key)
         basis = tuple(basis) if basis is not None else ((None, None),) * len(X0)
-        st = self.state.get(str(key))
-        if st is None or len(st["basis"]) != len(X0):
+        st = self.state.get(key)
+        if st is None or len(st.basis) != len(X0):
             fresh = [[xp.zeros_like(x) for x in X0] for _ in range(self.n_buffers)]
-            self.state[str(key)] = {"basis": basis, "buffers": fresh, "count": [0] * len(X0)}
+            self.state[key] = SubstepState(basis, fresh, [0] * len(X0))
             return fresh
-        trans: list[Any] = []  # one transition pair per entry, shared by all buffers
-        for j in range(len(X0)):
+        moves: list[tuple[Transition, Transition] | None] = []  # shared by all buffers
+        for (P_old, Q_old), (P, Q) in zip(st.basis, basis, strict=True):
             try:
-                trans.append(_transitions(st["basis"][j], basis[j], xp))
+                moves.append((Transition.between(P, P_old, xp), Transition.between(Q, Q_old, xp)))
             except ValueError:
-                trans.append(None)
+                moves.append(None)  # this entry cannot be carried: it starts afresh
         bufs = []
-        for b, sq in zip(st["buffers"], self.squared_buffers, strict=True):
+        for b, sq in zip(st.buffers, self.squared_buffers, strict=True):
             moved = []
             for j, (M, x) in enumerate(zip(b, X0, strict=True)):
-                M = None if trans[j] is None else _transport(M, trans[j], sq)
-                if M is None or tuple(M.shape) != tuple(x.shape):
+                if moves[j] is not None:
+                    left, right = moves[j]
+                    if sq:
+                        left, right = left.squared(xp), right.squared(xp)
+                    M = _transport(M, left, right)
+                if moves[j] is None or tuple(M.shape) != tuple(x.shape):
                     M = xp.zeros_like(x)  # this entry starts afresh (and so does its counter)
-                    st["count"][j] = 0
+                    st.count[j] = 0
                 moved.append(M)
             bufs.append(moved)
-        st["basis"], st["buffers"] = basis, bufs
+        st.basis, st.buffers = basis, bufs
         return bufs
 
     def state_dict(self) -> dict[str, Any]:
-        """Flat ``{name: array}`` of the whole state (buffers, bases, counters) for checkpoints."""
+        """Flat ``{name: array}`` of the whole state (buffers, bases, counters) for checkpoints.
 
-        from .._array_api import to_numpy
-
+        Names are ``"<sub-problem>|<field>|…"`` with the sub-problem's string value (``"K"``,
+        ``"L"``, ``"S"``, ``"S-"``, ``"USV"``, ``"full"``).
+        """
         out: dict[str, Any] = {}
         for key, st in self.state.items():
-            out[f"{key}|count"] = np.asarray(st["count"], dtype=np.int64)
-            out[f"{key}|n"] = np.asarray(len(st["basis"]))
-            for j, (P, Q) in enumerate(st["basis"]):
+            k = str(key)
+            out[f"{k}|count"] = np.asarray(st.count, dtype=np.int64)
+            out[f"{k}|n"] = np.asarray(len(st.basis))
+            for j, (P, Q) in enumerate(st.basis):
                 if P is not None:
-                    out[f"{key}|P|{j}"] = to_numpy(P)
+                    out[f"{k}|P|{j}"] = to_numpy(P)
                 if Q is not None:
-                    out[f"{key}|Q|{j}"] = to_numpy(Q)
-            for k, b in enumerate(st["buffers"]):
-                for j, M in enumerate(b):
-                    out[f"{key}|buf{k}|{j}"] = to_numpy(M)
+                    out[f"{k}|Q|{j}"] = to_numpy(Q)
+            for b, bufs in enumerate(st.buffers):
+                for j, M in enumerate(bufs):
+                    out[f"{k}|buf{b}|{j}"] = to_numpy(M)
         return out
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
         """Inverse of :meth:`state_dict` (NumPy arrays)."""
         self.state = {}
         for name in d:
-            key, field = name.split("|")[:2]
-            if field != "n":
+            k, kind = name.split("|")[:2]
+            if kind != "n":
                 continue
             n = int(d[name])
-            basis = tuple((d.get(f"{key}|P|{j}"), d.get(f"{key}|Q|{j}")) for j in range(n))
-            bufs = [[d[f"{key}|buf{k}|{j}"] for j in range(n)] for k in range(self.n_buffers)]
-            count = [int(c) for c in np.atleast_1d(d[f"{key}|count"])]
-            self.state[key] = {"basis": basis, "buffers": bufs, "count": count}
-
-
-class SGD(SubstepSolver):
-    """Stochastic gradient descent = explicit Euler: X₁ = X₀ + h f(X₀), f = −∇ℒ."""
-
-    order = 1
-    name = "sgd"
-
-    def __call__(self, f, t0, X0, h, f0=None, key=None, basis=None):  # noqa: D102
-        g = f(t0, X0) if f0 is None else f0
-        return tuple(x + h * d for x, d in zip(X0, g, strict=True))
+            basis = tuple((d.get(f"{k}|P|{j}"), d.get(f"{k}|Q|{j}")) for j in range(n))
+            bufs = [[d[f"{k}|buf{b}|{j}"] for j in range(n)] for b in range(self.n_buffers)]
+            count = [int(c) for c in np.atleast_1d(d[f"{k}|count"])]
+            self.state[_as_key(k)] = SubstepState(basis, bufs, count)
 
 
 class Momentum(_Stateful):
@@ -171,8 +230,8 @@ class Momentum(_Stateful):
         g = f(t0, X0) if f0 is None else f0
         (M,) = self._buffers(key, X0, basis)
         M = [self.beta * m + d for m, d in zip(M, g, strict=True)]
-        st = self.state[str(key)]
-        st["buffers"], st["count"] = [M], [c + 1 for c in st["count"]]
+        st = self.state[_as_key(key)]
+        st.buffers, st.count = [M], [c + 1 for c in st.count]
         return tuple(x + h * m for x, m in zip(X0, M, strict=True))
 
 
@@ -201,8 +260,8 @@ class Adam(_Stateful):
         g = f(t0, X0) if f0 is None else f0
         xp = array_namespace(*X0)
         M, V = self._buffers(key, X0, basis)
-        st = self.state[str(key)]
-        ks = [c + 1 for c in st["count"]]  # per entry: an entry that was reset restarts
+        st = self.state[_as_key(key)]
+        ks = [c + 1 for c in st.count]  # per entry: an entry that was reset restarts
         dtypes = {x.dtype for x in X0} | {d.dtype for d in g}
         if len(X0) > 1 and len(set(ks)) == 1 and len(dtypes) == 1:
             # one element-wise update of all entries at once (the same arithmetic per entry):
@@ -214,7 +273,7 @@ class Adam(_Stateful):
         else:
             parts = [self._update(*e, h, xp) for e in zip(M, V, g, ks, strict=True)]
             M, V, U = (list(p) for p in zip(*parts, strict=True))
-        st["buffers"], st["count"] = [M, V], ks
+        st.buffers, st.count = [M, V], ks
         return tuple(x + u for x, u in zip(X0, U, strict=True))
 
     def _update(self, m: Any, v: Any, d: Any, k: int, h: float, xp: Any) -> tuple[Any, Any, Any]:

@@ -10,15 +10,15 @@ rate as step size — the trainer only feeds batches and records:
 ``dense``              plain optimizer step on the dense network       1
 ``vanilla``            plain optimizer step on U, V of W = U Vᵀ        1
 ``dlrt``               fixed-rank BUG (K/L share one pass, then S)     2
-``dlrt-adaptive``      rank-adaptive BUG, truncation τ‖σ‖₂ (S reuses)  1
+``dlrt-adaptive``      rank-adaptive BUG, truncation τ‖σ‖₂             1
 ``dlrt-single-pass``   parallel BUG (K, L, S from one pass), τ         1
 ``ksl``                projector splitting (K, backward S, L)          3
 ``dense-truncate``     dense training, then SVD truncation with τ      1
 =====================  ==============================================  =====================
 
-The rank-adaptive step needs one pass because its augmented bases contain the old ones
-(span U₀ ⊆ span Û), so its Galerkin S-step starts at W₀ itself and reuses the gradient of the
-K/L pass; the fixed-rank S-step starts at a projection of W₀ and needs a second pass.
+Passes per batch are those of an Euler-type sub-step (SGD, momentum, Adam): the rank-adaptive
+step's S-step starts at W₀ (its augmented bases contain U₀ and V₀) and reuses the pass of the K-
+and L-steps.  :attr:`Integrator.n_evals <lowrank_ode.integrators.Integrator.n_evals>` counts them.
 
 ``finetune_epochs`` adds a phase with frozen bases (:class:`FixedBasisGalerkin`: S and the
 dense parameters only).  Parameter counts (evaluation Σ r(n+m), training Σ [2r(n+m) + 4r²], dense
@@ -29,9 +29,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
+import warnings
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,27 +38,30 @@ from typing import Any
 
 import numpy as np
 
+from .._io import atomic_open
 from .._threads import blas_threads, check_threads, thread_info
 from ..exceptions import NumericalBreakdown
 from ..integrators import BUG, KSL, FixedBasisGalerkin, Full, ParallelBUG, RankAdaptiveBUG
 from ..integrators.base import Integrator
 from ..lowrank import LowRank
-from ..nn.models import compression_rate, count_params, lenet5, mlp
+from ..nn.models import LENET5_FACTORIZED_SHAPES, compression_rate, count_params, lenet5, mlp
 from ..truncation import Truncation
 from .flow import NetworkFlow, VanillaFlow
 from .optim import _Stateful, get_optimizer
 
 __all__ = ["TrainConfig", "Trainer", "TrainingDiverged", "train", "METHODS", "PAPER_DEFAULTS"]
 
-METHODS = (
-    "dense",
-    "vanilla",
-    "dlrt",
-    "dlrt-adaptive",
-    "dlrt-single-pass",
-    "ksl",
-    "dense-truncate",
-)
+#: The training methods and the integrator class each one steps with (see the table above);
+#: the rank-adaptive ones get the truncation of the configuration.
+METHODS: dict[str, type[Integrator]] = {
+    "dense": Full,
+    "vanilla": Full,
+    "dlrt": BUG,
+    "dlrt-adaptive": RankAdaptiveBUG,
+    "dlrt-single-pass": ParallelBUG,
+    "ksl": KSL,
+    "dense-truncate": Full,
+}
 
 
 class TrainingDiverged(NumericalBreakdown):
@@ -205,7 +207,7 @@ class TrainConfig:
         if self.tau is None and self.method == "dlrt-adaptive" and self.atol is None:
             self.tau = DEFAULT_TAU
         if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+            raise ValueError(f"method must be one of {tuple(METHODS)}, got {self.method!r}")
         for name in ("epochs", "finetune_epochs", "batch_size", "rank", "min_rank", "seed"):
             v = getattr(self, name)
             low = 0 if name in ("epochs", "finetune_epochs", "seed") else 1
@@ -244,7 +246,7 @@ def build_model(cfg: TrainConfig) -> Any:
         ranks = [min(cfg.rank, a, b) for a, b in pairs] or cfg.rank
         model = mlp(cfg.widths, low_rank=low_rank, rank=ranks, dtype=dtype, rng=rng, **kw)
     else:
-        ranks = [min(cfg.rank, 20, 25), min(cfg.rank, 50, 500), min(cfg.rank, 500, 800)]
+        ranks = [min(cfg.rank, n_out, n_in) for n_out, n_in in LENET5_FACTORIZED_SHAPES]
         model = lenet5(low_rank=low_rank, ranks=ranks, dtype=dtype, rng=rng, **kw)
     if cfg.init_core == "random":
         core_rng = np.random.default_rng([cfg.seed, 3])
@@ -269,18 +271,21 @@ def _truncation(cfg: TrainConfig) -> Truncation | None:
     return Truncation(rtol=cfg.tau, atol=cfg.atol, min_rank=cfg.min_rank, max_rank=cfg.max_rank)
 
 
-def make_integrator(cfg: TrainConfig, optimizer: Any) -> Integrator:
+def training_integrator(cfg: TrainConfig, optimizer: Any) -> Integrator:
     """The integrator implementing ``cfg.method`` with ``optimizer`` as sub-step solver."""
-    m = cfg.method
-    if m in ("dense", "dense-truncate", "vanilla"):
-        return Full(optimizer)
-    if m == "dlrt":
-        return BUG(optimizer)
-    if m == "dlrt-adaptive":
-        return RankAdaptiveBUG(optimizer, _truncation(cfg))
-    if m == "dlrt-single-pass":
-        return ParallelBUG(optimizer, _truncation(cfg))
-    return KSL(optimizer)
+    cls = METHODS[cfg.method]
+    return cls(optimizer, _truncation(cfg) if cls.rank_adaptive else None)
+
+
+def make_integrator(cfg: TrainConfig, optimizer: Any) -> Integrator:
+    """Deprecated name of :func:`training_integrator`."""
+    warnings.warn(
+        "lowrank_ode.dlrt.train.make_integrator is deprecated and will be removed in the next "
+        "release; use training_integrator (lowrank_ode.solve.make_integrator builds by name)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return training_integrator(cfg, optimizer)
 
 
 @dataclass
@@ -358,7 +363,9 @@ class Trainer:
         opt_kw = {"beta": cfg.momentum} if cfg.optimizer == "momentum" else {}
         self.optimizer = get_optimizer(cfg.optimizer, **opt_kw)
         self.flow = VanillaFlow(self.model) if cfg.method == "vanilla" else NetworkFlow(self.model)
-        self.integrator = make_integrator(cfg, self.optimizer)
+        self.integrator = training_integrator(cfg, self.optimizer)
+        # the fine-tuning phase: S-steps in frozen bases, continuing the optimizer's S-state
+        self.finetune_integrator = FixedBasisGalerkin(self.optimizer)
         self.epoch = 0
         self.dense_params = count_params(self.model, "dense")
         x_tr, y_tr, x_te, y_te = self.data
@@ -373,27 +380,41 @@ class Trainer:
 
     # ---------------------------------------------------------------- training
     def step(self, x: Any, y: Any, integrator: Integrator | None = None) -> float:
-        """One mini-batch step = one integrator step of size ``lr``; returns the batch loss."""
+        """One mini-batch step = one integrator step of size ``lr``; returns the batch loss.
+
+        The step goes through :meth:`Integrator.step
+        <lowrank_ode.integrators.Integrator.step>`, which counts the forward/backward passes
+        (``integrator.n_evals``) and raises :class:`~lowrank_ode.exceptions.NumericalBreakdown`
+        on non-finite parameters; either that or a non-finite loss is a divergence.
+        """
         integ = integrator or self.integrator
         self.flow.set_batch(x, y)
         try:
-            blocks = integ.step_blocks(self.flow, 0.0, self.flow.point(), self.cfg.lr)
+            blocks = integ.step(self.flow, 0.0, self.flow.point(), self.cfg.lr)
+        except NumericalBreakdown as err:
+            raise self._diverged("non-finite loss or parameters", f" ({err})") from err
         except (ValueError, ArithmeticError, np.linalg.LinAlgError) as err:
             losses = [ev[0] for ev in self.flow.evaluations]
             if all(math.isfinite(v) for v in losses):
                 raise  # not a divergence: a genuine error
-            raise TrainingDiverged(
-                f"non-finite loss inside a step at epoch {self.epoch + 1} (losses {losses}); "
-                f"lower the learning rate (lr={self.cfg.lr}); the last checkpoint is kept"
-            ) from err
+            raise self._diverged("non-finite loss inside a step", f" (losses {losses})") from err
         self.flow.load(blocks)
         loss = self.flow.evaluations[0][0]
-        if not math.isfinite(loss) or not _finite(blocks):
-            raise TrainingDiverged(
-                f"non-finite loss or parameters at epoch {self.epoch + 1} (loss {loss}); "
-                f"lower the learning rate (lr={self.cfg.lr}); the last checkpoint is kept"
-            )
+        if not math.isfinite(loss):
+            raise self._diverged("non-finite loss or parameters", f" (loss {loss})")
         return loss
+
+    @property
+    def passes(self) -> int:
+        """Forward/backward passes made by this trainer's steps (both phases), counted by
+        :meth:`Integrator.step <lowrank_ode.integrators.Integrator.step>`."""
+        return self.integrator.n_evals + self.finetune_integrator.n_evals
+
+    def _diverged(self, what: str, detail: str = "") -> TrainingDiverged:
+        return TrainingDiverged(
+            f"{what} at epoch {self.epoch + 1}{detail}; lower the learning rate "
+            f"(lr={self.cfg.lr}); the last checkpoint is kept"
+        )
 
     def run_epoch(self, integrator: Integrator | None = None) -> dict[str, Any]:
         """One pass over the training set in a seeded order; returns the epoch's record."""
@@ -430,10 +451,9 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         """Train for ``epochs`` (+ ``finetune_epochs``) from the current epoch; return results."""
         total = self.cfg.epochs + self.cfg.finetune_epochs
-        galerkin = FixedBasisGalerkin(self.optimizer)
         with blas_threads(self.threads) as self.thread_info:
             while self.epoch < total:
-                phase = None if self.epoch < self.cfg.epochs else galerkin
+                phase = None if self.epoch < self.cfg.epochs else self.finetune_integrator
                 self.run_epoch(phase)
         return self.results()
 
@@ -463,10 +483,7 @@ class Trainer:
         """Ranks, parameter counts and compression rates (percent) of the current network."""
         ranks = self.ranks()
         if self.cfg.method == "dense-truncate":
-            layers = [m for m in self.model.weight_layers()][:-1]
-            ev = sum(r * (m.n_in + m.n_out) for r, m in zip(ranks, layers, strict=True))
-            last = self.model.weight_layers()[-1]
-            ev += last.n_in * last.n_out
+            ev = count_params(self.model, "eval", ranks=ranks)  # all but the output layer
             c_eval = 100.0 * (1 - ev / self.dense_params)
             return {
                 "ranks": ranks,
@@ -519,18 +536,8 @@ class Trainer:
             "format": "lowrank_ode.dlrt.checkpoint/1",
         }
         arrays["meta"] = np.asarray(json.dumps(meta))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_open(path, "wb") as fh:
+            np.savez(fh, **arrays)
 
     @classmethod
     def load(
@@ -643,14 +650,6 @@ def train(
     else:
         tr = Trainer(cfg, data, **kw)
     return tr.fit()
-
-
-def _finite(blocks: list[Any]) -> bool:
-    for b in blocks:
-        arrays = (b.U, b.S, b.V) if isinstance(b, LowRank) else (b,)
-        if not all(np.all(np.isfinite(np.asarray(a))) for a in arrays):
-            return False
-    return True
 
 
 def _truncate_weights(model: Any, cfg: TrainConfig) -> list[LowRank]:

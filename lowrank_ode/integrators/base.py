@@ -1,34 +1,46 @@
 """Base class of the integrators and the sub-steps they share (K-, L- and Galerkin S-steps).
 
-Contract for subclasses (in the spirit of ``scipy.integrate.OdeSolver``):
+The stepping contract (as in ``scipy.integrate.OdeSolver``: a public ``step`` around a private
+``_step_impl``):
 
-1. declare ``name``, ``order`` (classical order in h on smooth problems, before truncation) and
-   ``rank_adaptive``;
-2. implement ``step_blocks(F, t, Y, h) -> list``: one step from ``t`` to ``t + h``.  ``Y`` is a
-   list of blocks — :class:`~lowrank_ode.LowRank` with orthonormal U, V, or plain arrays for
-   dense ("free") blocks — and ``F`` a :class:`~lowrank_ode.problems.Problem`.  The step is pure:
-   it returns new blocks and never modifies its inputs;
-3. evaluate the right-hand side only through ``F.at(t, blocks)`` and the thin products of the
-   returned evaluation, so that no ``n × m`` matrix is formed;
-4. integrate the K-, L- and S-equations with ``self.substep``, handing over ``f0`` when the
-   evaluation at the initial value is already known (one evaluation serves K and L), the
-   sub-problem's ``key`` and the ``basis`` of each state entry (see :mod:`lowrank_ode.substep`).
+* :meth:`Integrator.step` is the one entry point — :func:`~lowrank_ode.solve` and the DLRT
+  trainer both call it.  It validates the arguments (cheaply: types, block structure, the
+  sub-step solver against the problem, a finite ``h``; nothing that costs a factorization),
+  counts the evaluations of ``F`` in :attr:`Integrator.n_evals`, and checks that the result is
+  finite (:class:`~lowrank_ode.exceptions.NumericalBreakdown` otherwise).
+* A subclass declares ``name``, ``method_order`` (the order with exact sub-flows; ``None`` when
+  the method has no splitting error, so that the sub-step solver alone sets the order),
+  ``rank_adaptive``, ``accepts_truncation`` and ``supports_free_blocks``, and implements
+  ``_step_impl(F, t, Y, h) -> list``: one step from ``t`` to ``t + h``.  ``Y`` is a list of
+  blocks — :class:`~lowrank_ode.LowRank` with orthonormal U, V, or plain arrays for dense
+  ("free") blocks — and ``F`` a :class:`~lowrank_ode.problems.Problem`.  The step is pure: it
+  returns new blocks and never modifies its inputs.
+* ``_step_impl`` evaluates the right-hand side only through ``F.at(t, blocks)`` and the thin
+  products of the returned evaluation, so that no ``n × m`` matrix is formed, and integrates
+  the K-, L- and S-equations with ``self.substep``, handing over ``f0`` when the evaluation at
+  the initial value is already known (one evaluation serves K and L), the sub-problem
+  (:class:`~lowrank_ode.substep.SubProblem`) and the ``basis`` of each state entry (see
+  :mod:`lowrank_ode.substep`).
 
 Notation (all papers): Y = U S Vᴴ, K = U S, L = V Sᴴ.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 from .._array_api import array_namespace, ct, eye_like, qr_pos
+from ..exceptions import NumericalBreakdown
 from ..lowrank import LowRank
 from ..problems.base import Evaluation, Problem, as_problem
-from ..substep import SubstepSolver, get_substep
+from ..substep import Exact, SubProblem, SubstepSolver, get_substep
 from ..truncation import Truncation
 
-__all__ = ["Integrator"]
+__all__ = ["Integrator", "CountingProblem"]
 
 
 def lowrank_indices(Y: Sequence[Any]) -> list[int]:
@@ -41,6 +53,51 @@ def free_indices(Y: Sequence[Any]) -> list[int]:
     return [i for i, b in enumerate(Y) if not isinstance(b, LowRank)]
 
 
+class CountingProblem(Problem):
+    """Wraps a problem and counts its evaluations ``at(t, blocks)`` in ``count``.
+
+    :meth:`Integrator.step` hands its ``_step_impl`` the problem wrapped in one of these; the
+    count of the step is added to :attr:`Integrator.n_evals`.
+    """
+
+    def __init__(self, F: Problem) -> None:
+        self.F = F
+        self.linear = F.linear
+        self.count = 0
+
+    def at(self, t: float, blocks: Sequence[Any]) -> Evaluation:  # noqa: D102
+        self.count += 1
+        return self.F.at(t, blocks)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.F, name)
+
+
+class _Order:
+    """``Integrator.order``: the method's order given its sub-step solver.
+
+    On an instance: ``min(method_order, substep.order)`` (an exact sub-step leaves the method's
+    order; a method without splitting error — ``method_order = None`` — takes the sub-step's;
+    ``None`` when both are exact).  On the class: the same with the default RK4 sub-step.
+    """
+
+    def __get__(self, obj: Any, cls: type) -> int | None:
+        mo = cls.method_order
+        so = obj.substep.order if obj is not None else 4  # the default sub-step: RK4
+        if so is None:
+            return mo
+        return so if mo is None else min(mo, so)
+
+
+def _first_impl(obj: Integrator) -> Any:
+    """The first ``_step_impl`` along the MRO that is not a legacy ``step_blocks`` override."""
+    for klass in type(obj).__mro__:
+        impl = klass.__dict__.get("_step_impl")
+        if impl is not None and not getattr(impl, "_legacy_step_blocks", False):
+            return impl.__get__(obj, type(obj))
+    raise NotImplementedError(f"{type(obj).__name__} implements no _step_impl")
+
+
 class Integrator:
     """One step of a dynamical low-rank integrator; see the module docstring for the contract.
 
@@ -49,13 +106,26 @@ class Integrator:
     substep : {"rk4", "euler", "exact"} or SubstepSolver
         Solver for the K-, L- and S-equations.
     truncation : Truncation, optional
-        Rank selection of the methods that truncate an augmented factorization (rank-adaptive,
-        parallel, midpoint).  ``None``: truncate back to the rank of the input (fixed rank).
+        Rank selection of the methods that truncate (``accepts_truncation``: the rank-adaptive,
+        parallel and midpoint BUG, and the full-rank reference).  ``None``: truncate back to
+        the rank of the input (fixed rank).
+
+    Attributes
+    ----------
+    order : int or None
+        The method's order given its sub-step solver (see ``method_order``).
+    n_evals : int
+        Evaluations of the right-hand side made by :meth:`step` so far (one network
+        forward/backward pass each in DLRT).
     """
 
     name: str = ""
-    order: int = 1
+    #: order with exact sub-flows; None: no splitting error (the sub-step sets the order)
+    method_order: int | None = 1
+    order = _Order()
     rank_adaptive: bool = False
+    #: takes a ``truncation`` (the rank-adaptive methods, and "full step then truncate")
+    accepts_truncation: bool = False
     supports_free_blocks: bool = False
     affine_substeps: bool = True  # sub-problems of an affine F are affine (Exact applies)
 
@@ -65,27 +135,110 @@ class Integrator:
         self.substep = get_substep(substep)
         if truncation is not None and not isinstance(truncation, Truncation):
             raise TypeError(f"truncation must be a Truncation or None, got {truncation!r}")
-        if truncation is not None and not self.rank_adaptive and self.name != "full":
+        if truncation is not None and not self.accepts_truncation:
             raise ValueError(f"method {self.name!r} has fixed rank: it takes no truncation")
         self.truncation = truncation
+        self.n_evals = 0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        legacy = cls.__dict__.get("step_blocks")
+        if legacy is not None and "_step_impl" not in cls.__dict__:
+            warnings.warn(
+                f"{cls.__name__} overrides step_blocks; implement _step_impl instead "
+                "(step_blocks is deprecated and will be removed in the next release)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+
+            def _step_impl(self: Integrator, F: Problem, t: float, Y: list[Any], h: float):
+                return legacy(self, F, t, Y, h)
+
+            _step_impl._legacy_step_blocks = True  # type: ignore[attr-defined]
+            cls._step_impl = _step_impl  # type: ignore[method-assign]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(substep={self.substep!r}, truncation={self.truncation!r})"
 
     # ------------------------------------------------------------------ public
     def step(self, F: Any, t: float, Y: LowRank | Sequence[Any], h: float) -> Any:
-        """One step from ``t`` to ``t + h``; returns a :class:`LowRank` (or a list of blocks)."""
+        """One step from ``t`` to ``t + h``.
+
+        Parameters
+        ----------
+        F : Problem or callable ``f(t, Y_dense) -> array``
+            Right-hand side.
+        t : float
+            Start time.
+        Y : LowRank or list of blocks
+            The point (orthonormal U, V; :func:`~lowrank_ode.solve` checks that of the initial
+            value, and every step keeps it).
+        h : float
+            Step size (finite; may be negative).
+
+        Returns
+        -------
+        LowRank or list of blocks
+            Of the same kind as ``Y``.
+
+        Raises
+        ------
+        ValueError, TypeError
+            On a bad argument.
+        NumericalBreakdown
+            When the step produced NaN or inf.
+        """
         F = as_problem(F)
-        if isinstance(Y, LowRank):
-            return self.step_blocks(F, t, [Y], h)[0]
-        Y = list(Y)
-        if not self.supports_free_blocks and free_indices(Y):
-            raise ValueError(f"method {self.name!r} does not support dense (free) blocks")
-        return self.step_blocks(F, t, Y, h)
+        single = isinstance(Y, LowRank)
+        blocks = [Y] if single else self._check_blocks(Y)
+        if isinstance(h, bool) or not isinstance(h, numbers.Real) or not math.isfinite(h):
+            raise ValueError(f"h must be a finite number, got {h!r}")
+        self.check_problem(F)
+        counted = CountingProblem(F)
+        try:
+            out = self._step_impl(counted, t, blocks, h)
+        finally:
+            self.n_evals += counted.count
+        _check_finite_step(out, self.name, t, h)
+        return out[0] if single else out
+
+    def check_problem(self, F: Problem) -> None:
+        """Raise ``ValueError`` when the sub-step solver cannot integrate this problem."""
+        if isinstance(self.substep, Exact):
+            if not F.linear:
+                inner = F.F if isinstance(F, CountingProblem) else F
+                raise ValueError(
+                    f"substep='exact' needs an affine autonomous problem (F.linear = True); "
+                    f"{type(inner).__name__} has linear = False"
+                )
+            if not self.affine_substeps:
+                raise ValueError(
+                    f"substep='exact' cannot be used with method {self.name!r}: its "
+                    "sub-problem is nonlinear even for a linear F"
+                )
+
+    def _check_blocks(self, Y: Any) -> list[Any]:
+        if not isinstance(Y, (list, tuple)) or not Y:
+            raise TypeError(f"Y must be a LowRank or a non-empty list of blocks, got {Y!r}")
+        blocks = list(Y)
+        if not self.supports_free_blocks:
+            if free := free_indices(blocks):
+                raise ValueError(f"method {self.name!r} does not support dense blocks (got {free})")
+        return blocks
+
+    def _step_impl(self, F: Problem, t: float, Y: list[Any], h: float) -> list[Any]:
+        """One step on a list of blocks (see the contract); implemented by subclasses."""
+        raise NotImplementedError
 
     def step_blocks(self, F: Problem, t: float, Y: list[Any], h: float) -> list[Any]:
-        """One step on a list of blocks (see the contract)."""
-        raise NotImplementedError
+        """Deprecated: call :meth:`step` (or implement ``_step_impl`` in a subclass)."""
+        warnings.warn(
+            "Integrator.step_blocks is deprecated and will be removed in the next release; "
+            "call step() (which takes a list of blocks too) or implement _step_impl",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return _first_impl(self)(as_problem(F), t, list(Y), h)
 
     # ------------------------------------------------------------------ shared sub-steps
     def _substep(
@@ -96,7 +249,7 @@ class Integrator:
         h: float,
         G0: Evaluation | None,
         *,
-        key: str,
+        key: SubProblem,
         with_free: bool,
         factor: Any,
         product: Any,
@@ -149,7 +302,13 @@ class Integrator:
         """
         V0 = [Y[i].V for i in lowrank_indices(Y)]
         return self._substep(
-            F, t, Y, h, G0, key="K", with_free=with_free,
+            F,
+            t,
+            Y,
+            h,
+            G0,
+            key=SubProblem.K,
+            with_free=with_free,
             factor=lambda j, K: LowRank(K, eye_like(K.shape[1], K, xp=_xp(K)), V0[j]),
             product=lambda G, i, j: G.right(i, V0[j]),
             X0=[Y[i].U @ Y[i].S for i in lowrank_indices(Y)],
@@ -164,22 +323,28 @@ class Integrator:
         h: float,
         G0: Evaluation | None,
         with_free: bool = False,
-    ) -> list[Any] | tuple[list[Any], list[Any]]:
+    ) -> tuple[list[Any], list[Any]]:
         """L-step  L' = F(t, U₀ Lᴴ)ᴴ U₀,  L(t) = V₀S₀ᴴ  (U₀ fixed), for every low-rank block.
 
-        With ``with_free`` the dense blocks evolve with it and ``(L₁, θ₁)`` is returned;
-        otherwise the list ``L₁``.
+        With ``with_free`` the dense blocks evolve with it (θ' = F_θ); returns ``(L₁, θ₁)``
+        (θ₁ empty without), like :meth:`k_step`.
         """
         idx = lowrank_indices(Y)
         U0 = [Y[i].U for i in idx]
         L1, free = self._substep(
-            F, t, Y, h, G0, key="L", with_free=with_free,
+            F,
+            t,
+            Y,
+            h,
+            G0,
+            key=SubProblem.L,
+            with_free=with_free,
             factor=lambda j, L: LowRank(U0[j], eye_like(L.shape[1], L, xp=_xp(L)), L),
             product=lambda G, i, j: G.left(i, U0[j]),
             X0=[Y[i].V @ ct(Y[i].S, xp=_xp(Y[i].S)) for i in idx],
             basis=[(None, U) for U in U0],
         )
-        return (L1, free) if with_free else L1
+        return L1, free
 
     def galerkin_step(
         self,
@@ -192,7 +357,7 @@ class Integrator:
         h: float,
         G0: Evaluation | None = None,
         with_free: bool = True,
-        key: str = "S",
+        key: SubProblem = SubProblem.S,
     ) -> tuple[list[Any], list[Any]]:
         """Galerkin S-step  S' = Uᴴ F(t, U S Vᴴ) V  in fixed bases U, V from ``S0``.
 
@@ -200,7 +365,13 @@ class Integrator:
         backward in time (the S-step of projector splitting).  Returns ``(S₁, θ₁)``.
         """
         return self._substep(
-            F, t, Y, h, G0, key=key, with_free=with_free,
+            F,
+            t,
+            Y,
+            h,
+            G0,
+            key=key,
+            with_free=with_free,
             factor=lambda j, S: LowRank(U[j], S, V[j]),
             product=lambda G, i, j: G.galerkin(i, U[j], V[j]),
             X0=list(S0),
@@ -237,3 +408,15 @@ def augment(A: Any, B: Any) -> Any:
     """orth([A | B]): orthonormal basis of the span of both (at most n columns)."""
     xp = array_namespace(A, B)
     return orth(xp.concat([A, B], axis=1))
+
+
+def _check_finite_step(Y: list[Any], name: str, t: float, h: float) -> None:
+    """Raise :class:`NumericalBreakdown` when a block of the step's result holds NaN or inf."""
+    for b in Y:
+        for A in (b.U, b.S, b.V) if isinstance(b, LowRank) else (b,):
+            xp = array_namespace(A)
+            if not bool(xp.all(xp.isfinite(A))):
+                raise NumericalBreakdown(
+                    f"non-finite values (NaN or inf) after a step of method {name!r} from "
+                    f"t = {t:.6g} with h = {h:.6g}: F returned NaN/inf or the method broke down"
+                )

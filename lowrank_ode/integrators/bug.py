@@ -7,6 +7,7 @@ from typing import Any
 from .._array_api import array_namespace, ct
 from ..lowrank import LowRank
 from ..problems.base import Problem
+from ..substep import SubProblem
 from .base import Integrator, augment, change_core, free_indices, lowrank_indices, orth
 
 __all__ = ["BUG", "RankAdaptiveBUG", "ParallelBUG"]
@@ -62,14 +63,14 @@ class BUG(Integrator):
     """
 
     name = "bug"
-    order = 1
+    method_order = 1
     supports_free_blocks = True
 
-    def step_blocks(self, F: Problem, t: float, Y: list[Any], h: float) -> list[Any]:  # noqa: D102
+    def _step_impl(self, F: Problem, t: float, Y: list[Any], h: float) -> list[Any]:
         idx, fidx = lowrank_indices(Y), free_indices(Y)
         G0 = F.at(t, Y)
         K1, _ = self.k_step(F, t, Y, h, G0)
-        L1 = self.l_step(F, t, Y, h, G0)
+        L1, _ = self.l_step(F, t, Y, h, G0)
         U1 = [orth(K) for K in K1]
         V1 = [orth(L) for L in L1]
         S0 = [change_core(U1[j], Y[i].U, Y[i].S, V1[j], Y[i].V) for j, i in enumerate(idx)]
@@ -130,8 +131,9 @@ class RankAdaptiveBUG(Integrator):
     """
 
     name = "rabug"
-    order = 1
+    method_order = 1
     rank_adaptive = True
+    accepts_truncation = True
     supports_free_blocks = True
 
     def augmented_step(self, F: Problem, t: float, Y: list[Any], h: float) -> list[Any]:
@@ -139,7 +141,7 @@ class RankAdaptiveBUG(Integrator):
         idx, fidx = lowrank_indices(Y), free_indices(Y)
         G0 = F.at(t, Y)
         K1, _ = self.k_step(F, t, Y, h, G0)
-        L1 = self.l_step(F, t, Y, h, G0)
+        L1, _ = self.l_step(F, t, Y, h, G0)
         Uh = [augment(K1[j], Y[i].U) for j, i in enumerate(idx)]
         Vh = [augment(L1[j], Y[i].V) for j, i in enumerate(idx)]
         S0 = [change_core(Uh[j], Y[i].U, Y[i].S, Vh[j], Y[i].V) for j, i in enumerate(idx)]
@@ -148,7 +150,7 @@ class RankAdaptiveBUG(Integrator):
         lr = [LowRank(Uh[j], S1[j], Vh[j]) for j in range(len(idx))]
         return _assemble(Y, idx, fidx, lr, free)
 
-    def step_blocks(self, F: Problem, t: float, Y: list[Any], h: float) -> list[Any]:  # noqa: D102
+    def _step_impl(self, F: Problem, t: float, Y: list[Any], h: float) -> list[Any]:
         Z = self.augmented_step(F, t, Y, h)
         return [
             self.truncate(z, y.rank) if isinstance(z, LowRank) else z
@@ -202,15 +204,16 @@ class ParallelBUG(Integrator):
     """
 
     name = "parallel"
-    order = 1
+    method_order = 1
     rank_adaptive = True
+    accepts_truncation = True
     supports_free_blocks = True
 
-    def step_blocks(self, F: Problem, t: float, Y: list[Any], h: float) -> list[Any]:  # noqa: D102
+    def _step_impl(self, F: Problem, t: float, Y: list[Any], h: float) -> list[Any]:
         idx, fidx = lowrank_indices(Y), free_indices(Y)
         G0 = F.at(t, Y)
         K1, _ = self.k_step(F, t, Y, h, G0)
-        L1 = self.l_step(F, t, Y, h, G0)
+        L1, _ = self.l_step(F, t, Y, h, G0)
         U0 = [Y[i].U for i in idx]
         V0 = [Y[i].V for i in idx]
         Sb, free = self.galerkin_step(F, t, Y, U0, V0, [Y[i].S for i in idx], h, G0=G0)
@@ -235,7 +238,10 @@ class FixedBasisGalerkin(Integrator):
     """Galerkin step in frozen bases: only S (and the dense blocks) move, S' = UᴴF(USVᴴ)V.
 
     The S-step of BUG on its own — DLRT's fine-tuning phase, which freezes U and V after the
-    rank-adaptive phase (Schotthöfer et al. 2022, Sec. 5).
+    rank-adaptive phase (Schotthöfer et al. 2022, Sec. 5).  It integrates the same sub-problem
+    as BUG's S-step, :attr:`SubProblem.S <lowrank_ode.substep.SubProblem.S>`, so a stateful
+    sub-step solver (momentum, Adam) carries its S-state from a BUG phase into the fine-tuning
+    phase, transported to the frozen bases.
 
     Parameters
     ----------
@@ -267,13 +273,14 @@ class FixedBasisGalerkin(Integrator):
     """
 
     name = "galerkin"
-    order = 1
+    method_order = 1
     supports_free_blocks = True
 
-    def step_blocks(self, F: Problem, t: float, Y: list[Any], h: float) -> list[Any]:  # noqa: D102
+    def _step_impl(self, F: Problem, t: float, Y: list[Any], h: float) -> list[Any]:
         idx, fidx = lowrank_indices(Y), free_indices(Y)
         U = [Y[i].U for i in idx]
         V = [Y[i].V for i in idx]
-        S1, free = self.galerkin_step(F, t, Y, U, V, [Y[i].S for i in idx], h)
+        S0 = [Y[i].S for i in idx]
+        S1, free = self.galerkin_step(F, t, Y, U, V, S0, h, key=SubProblem.S)
         lr = [LowRank(U[j], S1[j], V[j]) for j in range(len(idx))]
         return _assemble(Y, idx, fidx, lr, free)

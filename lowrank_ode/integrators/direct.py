@@ -7,6 +7,7 @@ from typing import Any
 from .._array_api import array_namespace, ct
 from ..lowrank import LowRank
 from ..problems.base import Problem
+from ..substep import SubProblem
 from .base import Integrator, lowrank_indices
 
 __all__ = ["Direct"]
@@ -52,9 +53,9 @@ class Direct(Integrator):
 
     name = "direct"
     affine_substeps = False  # the (U, S, V) system is nonlinear (S⁻¹, products of factors)
-    order = 4  # the order of the default RK4 sub-step on smooth, well-conditioned problems
+    method_order = None  # no splitting: the sub-step solver alone sets the order
 
-    def step_blocks(self, F: Problem, t: float, Y: list[Any], h: float) -> list[Any]:  # noqa: D102
+    def _step_impl(self, F: Problem, t: float, Y: list[Any], h: float) -> list[Any]:
         idx = lowrank_indices(Y)
 
         def f(s: float, X: tuple) -> tuple:
@@ -83,7 +84,7 @@ class Direct(Integrator):
             return tuple(out)
 
         X0 = tuple(a for i in idx for a in (Y[i].U, Y[i].S, Y[i].V))
-        X1 = self.substep(f, t, X0, h, key="USV")
+        X1 = self.substep(f, t, X0, h, key=SubProblem.USV)
         out = list(Y)
         for j, i in enumerate(idx):
             out[i] = LowRank(X1[3 * j], X1[3 * j + 1], X1[3 * j + 2]).orthonormalize()

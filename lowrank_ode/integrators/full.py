@@ -6,6 +6,7 @@ from typing import Any
 
 from ..lowrank import LowRank
 from ..problems.base import Problem
+from ..substep import SubProblem
 from .base import Integrator
 
 __all__ = ["Full"]
@@ -49,16 +50,18 @@ class Full(Integrator):
     """
 
     name = "full"
-    order = 4
+    method_order = None  # no splitting: the sub-step solver alone sets the order
+    accepts_truncation = True  # "full step, then truncate"
+    supports_free_blocks = True
 
-    def step_blocks(self, F: Problem, t: float, Y: list[Any], h: float) -> list[Any]:  # noqa: D102
+    def _step_impl(self, F: Problem, t: float, Y: list[Any], h: float) -> list[Any]:
         A0 = tuple(b.to_dense() if isinstance(b, LowRank) else b for b in Y)
 
         def f(s: float, X: tuple) -> tuple:
             G = F.at(s, list(X))
             return tuple(G.full(i) for i in range(len(X)))
 
-        A1 = self.substep(f, t, A0, h, key="full")
+        A1 = self.substep(f, t, A0, h, key=SubProblem.FULL)
         out = []
         for a, b in zip(A1, Y, strict=True):
             if isinstance(b, LowRank):

@@ -59,10 +59,11 @@ class MidpointBUG(Integrator):
     """
 
     name = "midpoint"
-    order = 2
+    method_order = 2
     rank_adaptive = True
+    accepts_truncation = True
 
-    def step_blocks(self, F: Problem, t: float, Y: list[Any], h: float) -> list[Any]:  # noqa: D102
+    def _step_impl(self, F: Problem, t: float, Y: list[Any], h: float) -> list[Any]:
         idx = lowrank_indices(Y)
         half = RankAdaptiveBUG(self.substep).augmented_step(F, t, Y, h / 2)
         G = F.at(t + h / 2, half)

@@ -7,6 +7,7 @@ from typing import Any
 from .._array_api import array_namespace, ct, qr_pos
 from ..lowrank import LowRank
 from ..problems.base import Problem
+from ..substep import SubProblem
 from .base import Integrator, free_indices, lowrank_indices
 
 __all__ = ["KSL", "Strang"]
@@ -53,7 +54,7 @@ class KSL(Integrator):
     """
 
     name = "ksl"
-    order = 1
+    method_order = 1
     supports_free_blocks = True
 
     def sweep(self, F: Problem, t: float, Y: list[Any], h: float, order: str = "KSL") -> list[Any]:
@@ -79,7 +80,9 @@ class KSL(Integrator):
             U1.append(Q)
             Sh.append(R)
         V0 = [Y[i].V for i in idx]
-        St, _ = self.galerkin_step(F, t + h, Y, U1, V0, Sh, -h, with_free=False, key="S-")
+        St, _ = self.galerkin_step(
+            F, t + h, Y, U1, V0, Sh, -h, with_free=False, key=SubProblem.S_BACKWARD
+        )
         Ymid = list(Y)
         for j, i in enumerate(idx):
             Ymid[i] = LowRank(U1[j], St[j], V0[j])
@@ -88,13 +91,13 @@ class KSL(Integrator):
             for j, i in enumerate(fidx):
                 Ymid[i] = free[j]
         else:
-            L1 = self.l_step(F, t, Ymid, h, None)
+            L1, _ = self.l_step(F, t, Ymid, h, None)
         for j, i in enumerate(idx):
             Q, R = qr_pos(L1[j], xp=array_namespace(L1[j]))
             Ymid[i] = LowRank(U1[j], ct(R, xp=array_namespace(R)), Q)
         return Ymid
 
-    def step_blocks(self, F: Problem, t: float, Y: list[Any], h: float) -> list[Any]:  # noqa: D102
+    def _step_impl(self, F: Problem, t: float, Y: list[Any], h: float) -> list[Any]:
         return self.sweep(F, t, Y, h)
 
 
@@ -133,9 +136,9 @@ class Strang(KSL):
     """
 
     name = "strang"
-    order = 2
+    method_order = 2
 
-    def step_blocks(self, F: Problem, t: float, Y: list[Any], h: float) -> list[Any]:  # noqa: D102
+    def _step_impl(self, F: Problem, t: float, Y: list[Any], h: float) -> list[Any]:
         Yh = self.sweep(F, t, Y, h / 2, "KSL")
         return self.sweep(F, t + h / 2, Yh, h / 2, "LSK")
 

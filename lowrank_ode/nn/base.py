@@ -44,6 +44,10 @@ class Layer:
     _param_names: tuple[str, ...] = ()
     #: ``backward(dy, input_grad=False)`` fills the parameter gradients and skips ``dx``
     skips_input_grad: bool = False
+    #: the layer has a weight matrix (dense, convolutional, factorised); see ``n_in``, ``n_out``
+    has_weight: bool = False
+    #: the weight is factorised as ``U S Vᵀ`` (:class:`~lowrank_ode.nn.LowRankLayer`)
+    factorized: bool = False
 
     def __init__(self) -> None:
         self._cache: dict[str, Any] = {}
@@ -164,17 +168,11 @@ class Sequential(Layer):
 
     def low_rank_layers(self) -> list[Layer]:
         """The layers with a factorised weight ``U S Vᵀ`` (``LowRankDense``, ``LowRankConv2d``)."""
-        from .lowrank_layers import LowRankLayer
-
-        return [layer for layer in self.layers if isinstance(layer, LowRankLayer)]
+        return [layer for layer in self.layers if layer.factorized]
 
     def weight_layers(self) -> list[Layer]:
         """All layers with a weight matrix (dense, convolutional, low-rank), in order."""
-        from .conv import Conv2d
-        from .layers import Dense
-        from .lowrank_layers import LowRankLayer
-
-        return [lay for lay in self.layers if isinstance(lay, (Dense, Conv2d, LowRankLayer))]
+        return [layer for layer in self.layers if layer.has_weight]
 
     def __iter__(self) -> Iterator[Layer]:
         return iter(self.layers)

@@ -230,6 +230,7 @@ class Conv2d(Layer):
     """
 
     _param_names = ("W", "b")
+    has_weight = True
 
     def __init__(
         self,

@@ -39,6 +39,7 @@ class Dense(Layer):
     """
 
     _param_names = ("W", "b")
+    has_weight = True
 
     def __init__(
         self,

@@ -42,6 +42,25 @@ from .layers import Dense, check_2d_input
 __all__ = ["LowRankLayer", "LowRankDense", "LowRankConv2d"]
 
 
+def factored_param_count(n_out: int, n_in: int, r: int, kind: str = "eval") -> int:
+    """Weight entries of an ``n_out × n_in`` weight factorized at rank ``r`` (bias excluded).
+
+    ``"eval"`` ``r(n_in + n_out)``, ``"train"`` ``2r(n_in + n_out) + 4r²`` (the DLRT paper's
+    conventions: the augmented bases and core), ``"stored"`` ``r(n_in + n_out) + r²``,
+    ``"dense"`` ``n_in · n_out``.
+    """
+    n, m = n_out, n_in
+    table = {
+        "eval": r * (n + m),
+        "train": 2 * r * (n + m) + 4 * r * r,
+        "stored": r * (n + m) + r * r,
+        "dense": n * m,
+    }
+    if kind not in table:
+        raise ValueError(f"kind must be one of {sorted(table)}, got {kind!r}")
+    return table[kind]
+
+
 class LowRankLayer(Layer):
     """Common machinery of the factorised layers (not instantiated directly).
 
@@ -54,6 +73,8 @@ class LowRankLayer(Layer):
     """
 
     _param_names = ("U", "S", "V", "b")
+    has_weight = True
+    factorized = True
     n_in: int
     n_out: int
 
@@ -272,16 +293,7 @@ class LowRankLayer(Layer):
         """Weight entries without the bias: ``"eval"`` ``r(n_in + n_out)``, ``"train"``
         ``2r(n_in + n_out) + 4r²`` (the DLRT paper's conventions), ``"stored"``
         ``r(n_in + n_out) + r²``, ``"dense"`` ``n_in · n_out``."""
-        r, n, m = self.rank, self.n_out, self.n_in
-        table = {
-            "eval": r * (n + m),
-            "train": 2 * r * (n + m) + 4 * r * r,
-            "stored": r * (n + m) + r * r,
-            "dense": n * m,
-        }
-        if kind not in table:
-            raise ValueError(f"kind must be one of {sorted(table)}, got {kind!r}")
-        return table[kind]
+        return factored_param_count(self.n_out, self.n_in, self.rank, kind)
 
 
 class LowRankDense(LowRankLayer):

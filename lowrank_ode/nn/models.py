@@ -24,10 +24,10 @@ from .activations import get_activation
 from .base import Layer, Sequential, as_rng
 from .conv import Conv2d
 from .layers import Dense, Flatten
-from .lowrank_layers import LowRankConv2d, LowRankDense, LowRankLayer
+from .lowrank_layers import LowRankConv2d, LowRankDense, LowRankLayer, factored_param_count
 from .pool import MaxPool2d
 
-__all__ = ["mlp", "lenet5", "count_params", "compression_rate"]
+__all__ = ["mlp", "lenet5", "LENET5_FACTORIZED_SHAPES", "count_params", "compression_rate"]
 
 _KINDS = ("eval", "train", "stored", "dense")
 
@@ -96,6 +96,15 @@ def mlp(
     return Sequential(layers)
 
 
+#: (n_out, n_in) of the weight matrices that :func:`lenet5` factorises: conv 1→20 and 20→50 with
+#: 5×5 kernels (n_in = c_in·5·5), dense 800→500.
+LENET5_FACTORIZED_SHAPES: tuple[tuple[int, int], ...] = (
+    (20, 1 * 5 * 5),
+    (50, 20 * 5 * 5),
+    (500, 800),
+)
+
+
 def lenet5(
     low_rank: bool = False,
     ranks: int | Sequence[int] = 20,
@@ -107,7 +116,8 @@ def lenet5(
 
     conv 20@5×5 → ReLU → maxpool 2 → conv 50@5×5 → ReLU → maxpool 2 → flatten → dense 800→500
     → ReLU → dense 500→10.  With ``low_rank`` the two convolutions and the 800→500 layer are
-    factorised (ranks ``ranks``; ``min`` caps 20, 50, 500); the output layer stays dense.
+    factorised (ranks ``ranks``, at most min(n_out, n_in) of each layer — 20, 50, 500, see
+    :data:`LENET5_FACTORIZED_SHAPES`); the output layer stays dense.
 
     Parameters
     ----------
@@ -148,7 +158,9 @@ def lenet5(
     )
 
 
-def _layer_count(layer: Layer, kind: str) -> int:
+def _layer_count(layer: Layer, kind: str, rank: int | None = None) -> int:
+    if rank is not None:
+        return factored_param_count(layer.n_out, layer.n_in, rank, kind)
     if isinstance(layer, LowRankLayer):
         return layer.param_count(kind)
     if isinstance(layer, (Dense, Conv2d)):
@@ -156,7 +168,12 @@ def _layer_count(layer: Layer, kind: str) -> int:
     return 0
 
 
-def count_params(model: Sequential, kind: str = "eval", include_bias: bool = False) -> int:
+def count_params(
+    model: Sequential,
+    kind: str = "eval",
+    include_bias: bool = False,
+    ranks: Sequence[int | None] | None = None,
+) -> int:
     """Number of weight parameters of ``model`` (see the module docstring for ``kind``).
 
     Parameters
@@ -165,6 +182,9 @@ def count_params(model: Sequential, kind: str = "eval", include_bias: bool = Fal
     kind : {"eval", "train", "stored", "dense"}
     include_bias : bool, default False
         Add ``n_out`` per weight layer.
+    ranks : sequence of int or None, optional
+        Count the first ``len(ranks)`` weight layers as factorized at these ranks (``None``:
+        as the layer is) — e.g. the SVD truncations of a dense network's weights.
 
     Returns
     -------
@@ -172,9 +192,14 @@ def count_params(model: Sequential, kind: str = "eval", include_bias: bool = Fal
     """
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
+    layers = model.weight_layers()
+    ranks = list(ranks) if ranks is not None else []
+    if len(ranks) > len(layers):
+        raise ValueError(f"got {len(ranks)} ranks for {len(layers)} weight layers")
+    ranks += [None] * (len(layers) - len(ranks))
     total = 0
-    for layer in model.weight_layers():
-        total += _layer_count(layer, kind)
+    for layer, rank in zip(layers, ranks, strict=True):
+        total += _layer_count(layer, kind, rank)
         if include_bias:
             total += layer.n_out
     return total

@@ -135,10 +135,6 @@ class MatrixODE(Problem):
             )
         return _MatrixEvaluation(self, t, blocks[0])
 
-    def _factored(self) -> bool:
-        cls = type(self)
-        return cls.right is not MatrixODE.right
-
 
 class _MatrixEvaluation(Evaluation):
     """Evaluation of a :class:`MatrixODE`; forms F densely at most once, only if needed."""

@@ -44,6 +44,12 @@ class ExplicitProblem(MatrixODE):
         return LowRank.from_dense(self._A(0.0), rank=rank)
 
 
+#: A(t) and Ȧ(t) kept per KLW problem: one step asks for at most a handful of distinct times
+#: (RK4 stages t, t + h/2, t + h; K-, L- and S-steps share them), each for A and Ȧ, so 16
+#: entries hold a whole step and the next one's start without growing with the run.
+_CACHE_SIZE = 16
+
+
 def random_skew(n: int, rng: np.random.Generator, norm: float = 1.0) -> np.ndarray:
     """A random real skew-symmetric matrix scaled to spectral norm ``norm``."""
     G = rng.standard_normal((n, n))
@@ -136,7 +142,7 @@ class KLWProblem(ExplicitProblem):
     def _exact_np(self, t: float) -> np.ndarray:
         t = float(t)
         if t not in self._cache:
-            while len(self._cache) >= 16:
+            while len(self._cache) >= _CACHE_SIZE:
                 self._cache.pop(next(iter(self._cache)))
             A = self._expW(0, t) @ (np.exp(t) * self.D) @ self._expW(1, t).T
             A.flags.writeable = False  # cached and shared: callers must not modify it

@@ -131,21 +131,48 @@ class SchrodingerProblem(MatrixODE):
             xp.astype(xp.asarray(V[:, :r]), c),
         )
 
-    def reference(self, T: float, Y0: Any, rtol: float = 1e-12, atol: float = 1e-14) -> np.ndarray:
-        """Reference solution Y(T) by scipy's DOP853 on the dense (NumPy) ODE."""
+    def reference(
+        self,
+        T: float,
+        Y0: Any,
+        rtol: float = 1e-12,
+        atol: float = 1e-14,
+        matrix_free: bool = False,
+    ) -> np.ndarray:
+        """Reference solution Y(T) by scipy's DOP853 on the dense (NumPy) ODE.
+
+        Parameters
+        ----------
+        T : float
+        Y0 : LowRank or array, shape (N, N)
+        rtol, atol : float
+            Tolerances of DOP853.
+        matrix_free : bool
+            Evaluate F by :meth:`dense` (stencil products, O(N²) per evaluation) instead of
+            the assembled N × N Laplacian (O(N³)); the two agree to the solver's tolerance,
+            which makes them a check on each other.
+        """
         from scipy.integrate import solve_ivp
 
         from .._array_api import to_numpy
 
         A0 = to_numpy(Y0.to_dense() if isinstance(Y0, LowRank) else Y0).astype(complex)
         N = self.N
-        Dd = to_numpy(tridiag_dense(N, 1.0, -0.5, self.periodic, xp=array_namespace(np.zeros(1))))
-        v = to_numpy(self.v)
+        if matrix_free:
 
-        def f(t: float, y: np.ndarray) -> np.ndarray:
-            A = y.reshape(N, N)
-            H = self.a * (Dd @ A + A @ Dd.T) + v[:, None] * A * v[None, :]
-            return (-1j * H).ravel()
+            def f(t: float, y: np.ndarray) -> np.ndarray:
+                return self.dense(t, y.reshape(N, N)).ravel()
+
+        else:
+            Dd = to_numpy(
+                tridiag_dense(N, 1.0, -0.5, self.periodic, xp=array_namespace(np.zeros(1)))
+            )
+            v = to_numpy(self.v)
+
+            def f(t: float, y: np.ndarray) -> np.ndarray:
+                A = y.reshape(N, N)
+                H = self.a * (Dd @ A + A @ Dd.T) + v[:, None] * A * v[None, :]
+                return (-1j * H).ravel()
 
         sol = solve_ivp(f, (0.0, T), A0.ravel(), method="DOP853", rtol=rtol, atol=atol)
         if not sol.success:

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import lowrank_ode as lo
+from lowrank_ode.exceptions import NumericalBreakdown
 from lowrank_ode.problems import LyapunovProblem
 
 
@@ -86,7 +87,8 @@ def test_breakdown_is_reported():
         lo.solve(F, Y0, (0, 1), 0.5, method="direct")
     Y0 = lo.LowRank(U, np.diag([1.0, 1e-300]), U)
     with pytest.raises(
-        ValueError, match=r"non-finite values .* 'direct'|F\(t=0.25, Y\) contains NaN"
+        (NumericalBreakdown, ValueError),
+        match=r"step 1 of 2: non-finite values .* 'direct'|F\(t=0.25, Y\) contains NaN",
     ):
         lo.solve(F, Y0, (0, 1), 0.5, method="direct")
 
@@ -104,8 +106,14 @@ def test_exact_substep_needs_a_linear_problem():
     Y0 = lo.LowRank.random((5, 4), 2, 0)
     with pytest.raises(ValueError, match="substep='exact' needs an affine autonomous problem"):
         lo.solve(lambda t, Y: Y**2, Y0, (0, 1), 0.5, substep="exact")
-    sol = lo.solve(lo.problems.FunctionODE(lambda t, Y: -Y, linear=True), Y0, (0, 1), 0.5,
-                   method="ksl", substep="exact")
+    sol = lo.solve(
+        lo.problems.FunctionODE(lambda t, Y: -Y, linear=True),
+        Y0,
+        (0, 1),
+        0.5,
+        method="ksl",
+        substep="exact",
+    )
     assert np.allclose(sol.y[-1].to_dense(), np.exp(-1) * Y0.to_dense(), atol=1e-12)
 
 

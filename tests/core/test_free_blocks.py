@@ -34,7 +34,7 @@ def _run(integ, N, T=0.5):
     Y0 = lo.LowRank.random((n, n), 2, 1, singular_values=np.array([1.0, 0.5]))
     Y = [Y0, 0.3 * np.random.default_rng(2).standard_normal((n, n))]
     for k in range(N):
-        Y = integ.step_blocks(Coupled(), k * T / N, Y, T / N)
+        Y = integ.step(Coupled(), k * T / N, Y, T / N)
     return Y
 
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lowrank_ode import nn
-from lowrank_ode.nn.gradcheck import gradient_check, layer_gradient_report
+from lowrank_ode.testing.layers import gradient_check, layer_gradient_report
 
 RTOL = 1e-6
 SLOPE = (1.7, 2.3)  # slope 1 for a wrong gradient; 2 for the right one

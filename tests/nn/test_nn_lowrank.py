@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from lowrank_ode import nn
 from lowrank_ode.nn import _ops
-from lowrank_ode.nn.gradcheck import gradient_check
+from lowrank_ode.testing.layers import gradient_check
 
 RTOL = 1e-6
 SLOPE = (1.7, 2.3)  # slope 1 for a wrong gradient; 2 for the right one

@@ -56,11 +56,11 @@ class HalfSBUG(BUG):
 
     name = "bug-half-s"
 
-    def step_blocks(self, F, t, Y, h):
+    def _step_impl(self, F, t, Y, h):
         idx = lowrank_indices(Y)
         G0 = F.at(t, Y)
         K1, _ = self.k_step(F, t, Y, h, G0)
-        L1 = self.l_step(F, t, Y, h, G0)
+        L1, _ = self.l_step(F, t, Y, h, G0)
         U1, V1 = [orth(K) for K in K1], [orth(L) for L in L1]
         S0 = [change_core(U1[j], Y[i].U, Y[i].S, V1[j], Y[i].V) for j, i in enumerate(idx)]
         S1, _ = self.galerkin_step(F, t, Y, U1, V1, S0, h / 2)
@@ -72,7 +72,7 @@ class WrongStrang(Strang):
 
     name = "wrong-strang"
 
-    def step_blocks(self, F, t, Y, h):
+    def _step_impl(self, F, t, Y, h):
         Yh = self.sweep(F, t, Y, h / 2, "KSL")
         return self.sweep(F, t + h / 2, Yh, h / 2, "KSL")
 
@@ -80,8 +80,8 @@ class WrongStrang(Strang):
 class Impure(BUG):
     """A correct BUG step that scribbles on its input."""
 
-    def step_blocks(self, F, t, Y, h):
-        out = super().step_blocks(F, t, Y, h)
+    def _step_impl(self, F, t, Y, h):
+        out = super()._step_impl(F, t, Y, h)
         Y[0].S[0, 0] += 1.0
         return out
 
@@ -304,3 +304,32 @@ def test_wrong_layer_gradient_is_rejected():
 
 def test_integrator_base_class_is_what_users_subclass():
     assert issubclass(WrongStrang, Integrator) and issubclass(HalfSBUG, Integrator)
+
+
+def test_the_library_never_imports_the_testing_package():
+    """lowrank_ode.testing is for test-suites: importing the library (and running its CLI
+    modules) must not load it or hypothesis."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, lowrank_ode, lowrank_ode.cli, lowrank_ode.demo, lowrank_ode.dlrt, "
+        "lowrank_ode.nn, lowrank_ode.data;"
+        "print(sorted(m for m in sys.modules if m.startswith(('lowrank_ode.testing', "
+        "'hypothesis'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_gradcheck_moved_to_testing_layers_with_a_deprecated_alias():
+    import importlib
+    import sys
+
+    import lowrank_ode.testing.layers as layers
+
+    sys.modules.pop("lowrank_ode.nn.gradcheck", None)
+    with pytest.warns(DeprecationWarning, match="lowrank_ode.testing.layers"):
+        old = importlib.import_module("lowrank_ode.nn.gradcheck")
+    assert old.gradient_check is layers.gradient_check
+    assert lo.testing.dense_error is lo.lowrank.dense_error
