@@ -99,6 +99,7 @@ def test_generated_tables(html):
     text = _page(html, "api")
     assert "dlrt-single-pass" in text, "the table of training methods is not rendered"
     text = (api / "lowrank_ode.integrators.base.html").read_text(encoding="utf-8")
-    assert "The stepping contract" in text and "_step_impl" in text, "the subclassing contract is not rendered"
+    rendered = "The stepping contract" in text and "_step_impl" in text
+    assert rendered, "the subclassing contract is not rendered"
     text = (api / "lowrank_ode.integrators.html").read_text(encoding="utf-8")
     assert "Alg. 1." in text, "an integrator summary is cut at an abbreviation"
