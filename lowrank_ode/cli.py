@@ -24,7 +24,23 @@ def _reproduce(args: argparse.Namespace) -> int:
             "lowrank-ode reproduce needs the studies/ package of a source checkout", file=sys.stderr
         )
         return 2
-    studies.reproduce(args.names or None, quick=args.quick, out=args.out)
+    if args.workers is not None and args.workers < 1:
+        print(f"--workers must be a positive integer, got {args.workers}", file=sys.stderr)
+        return 2
+    if args.workers is not None and args.scheduler is not None:
+        print("give either --workers or --scheduler, not both", file=sys.stderr)
+        return 2
+    results = studies.reproduce(
+        args.names or None,
+        quick=args.quick,
+        out=args.out,
+        workers=args.workers,
+        scheduler=args.scheduler,
+    )
+    partial = [n for n, r in results.items() if r.get("_grid", {}).get("state") == "partial"]
+    if partial:
+        print(f"partial grids (run the command again to resume): {partial}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -41,6 +57,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("names", nargs="*")
     r.add_argument("--quick", action="store_true")
     r.add_argument("--out", default="studies/results")
+    r.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run the training grids on a local Dask cluster of N single-threaded worker "
+        "processes (needs the 'distributed' extra; default: one run after the other here)",
+    )
+    r.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="send the training grids' runs to a running Dask scheduler, e.g. "
+        "tcp://10.0.0.1:8786 (workers must see --out and the data at the same paths)",
+    )
     r.set_defaults(func=_reproduce)
     try:
         from .dlrt.cli import add_train_parser

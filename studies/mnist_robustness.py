@@ -22,7 +22,7 @@ import numpy as np
 from lowrank_ode.dlrt import TrainConfig
 
 from ._common import savefig, study_main
-from .mnist_dlrt import run_configs
+from .mnist_dlrt import partial_note, require_complete, run_configs
 
 PUBLISHED = {  # LeNet-5, mean ± std over 10 runs (their Table 4)
     1: {"dlrt": (97.81, 0.14), "vanilla": (93.74, 1.39)},
@@ -91,13 +91,23 @@ def summarize(
     return out
 
 
-def run(quick: bool = False, out: str | Path | None = None, progress: bool = True) -> dict:
-    """Train (or resume) all runs into ``out/mnist_robustness[_quick]/``."""
+def run(
+    quick: bool = False,
+    out: str | Path | None = None,
+    progress: bool = True,
+    workers: int | None = None,
+    scheduler: str | None = None,
+) -> dict:
+    """Train (or resume) all runs into ``out/mnist_robustness[_quick]/``.
+
+    ``workers`` / ``scheduler``: run the grid on a Dask cluster (see :mod:`studies._runner`).
+    """
     sub = Path(out or "studies/results") / (
         "mnist_robustness_quick" if quick else "mnist_robustness"
     )
-    results = run_configs(configs(quick), sub, quick, progress)
+    results = run_configs(configs(quick), sub, quick, progress, workers, scheduler)
     if quick:
+        require_complete(results)
         check_quick(results)
     return results
 
@@ -115,6 +125,7 @@ def table(results: dict[str, Any]) -> str:
         "| network | decay | DLRT (ours) | U Vᵀ (ours) | DLRT (paper, LeNet-5) | U Vᵀ (paper) |",
         "|---|---|---|---|---|---|",
     ]
+    note = partial_note(results)
     for model, label in (("", "MLP"), ("lenet5", "LeNet-5")):
         s = summarize(results, model)
         for d in DECAYS:
@@ -126,7 +137,7 @@ def table(results: dict[str, Any]) -> str:
                 f"{o['vanilla'][0]:.2f} ± {o['vanilla'][1]:.2f} | "
                 f"{p['dlrt'][0]} ± {p['dlrt'][1]} | {p['vanilla'][0]} ± {p['vanilla'][1]} |"
             )
-    return "\n".join(lines)
+    return note + "\n".join(lines)
 
 
 def plot(results: dict[str, Any], out: str | Path) -> None:

@@ -1,0 +1,247 @@
+"""The resumable grid runner (serial) and its Dask path against a real local scheduler."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from lowrank_ode.dlrt import TrainConfig, Trainer
+from lowrank_ode.dlrt.cli import load_data
+from studies import _runner, mnist_dlrt, mnist_robustness
+from studies._runner import GRID_KEY, run_grid, run_id, train_command
+
+TINY = dict(model="mlp", widths=(784, 16, 10), optimizer="adam", lr=5e-3, batch_size=256)
+
+
+def tiny_grid(epochs: int = 2) -> dict[str, TrainConfig]:
+    """Three small runs named as the quick MNIST grid (its checks apply to them)."""
+    return {
+        "mlp_dense": TrainConfig(**TINY, method="dense", epochs=epochs),
+        "mlp_rank20": TrainConfig(**TINY, method="dlrt", rank=4, epochs=epochs),
+        "mlp_tau0.2": TrainConfig(**TINY, method="dlrt-adaptive", tau=0.2, rank=8, epochs=epochs),
+    }
+
+
+def numbers(run: dict) -> dict:
+    """A stored run without its timings and provenance (what must agree between two runs)."""
+    out = {k: v for k, v in run.items() if k not in _runner.volatile_keys()}
+    out["history"] = [{k: v for k, v in h.items() if k != "seconds"} for h in run["history"]]
+    return out
+
+
+def stored(folder: Path) -> dict[str, dict]:
+    return {p.stem: json.loads(p.read_text()) for p in folder.glob("*.json") if p.stem != GRID_KEY}
+
+
+# ----------------------------------------------------------------------------- commands
+def _parser_has(flag: str) -> bool:
+    from lowrank_ode.cli import build_parser
+
+    sub = build_parser()._subparsers._group_actions[0].choices["train"]
+    return any(flag in a.option_strings for a in sub._actions)
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_train_command_round_trips(quick):
+    """Every grid run's stored command parses back to the run's configuration."""
+    from lowrank_ode.cli import build_parser
+
+    grids = {**mnist_dlrt.configs(quick), **mnist_robustness.configs(quick)}
+    checked = 0
+    for cfg in grids.values():
+        if cfg.decay is not None and not _parser_has("--decay"):
+            continue  # the robustness runs need `train --decay`
+        cmd = train_command(cfg, "builtin")
+        words = shlex.split(cmd)
+        assert words[:2] == ["lowrank-ode", "train"]
+        args = build_parser().parse_args(words[1:])
+        for field, flag in _runner.TRAIN_FLAGS.items():
+            want = getattr(cfg, field)
+            if want is None or (field == "widths" and cfg.model != "mlp"):
+                assert flag not in words
+                continue
+            got = getattr(args, flag[2:].replace("-", "_"))
+            if field == "widths":
+                got = tuple(int(w) for w in got.split(","))
+            assert got == want, (cmd, field)
+        assert args.data == "builtin"
+        checked += 1
+    assert checked >= 4
+
+
+def test_train_command_rejects_fields_without_an_option():
+    with pytest.raises(ValueError, match="momentum=0.5 has no 'lowrank-ode train' option"):
+        train_command(TrainConfig(momentum=0.5), "builtin")
+
+
+def test_run_id_is_stable_and_config_specific():
+    a, b = TrainConfig(seed=0), TrainConfig(seed=1)
+    assert run_id(a, "builtin") == run_id(TrainConfig(seed=0), "builtin")
+    assert len({run_id(a, "builtin"), run_id(b, "builtin"), run_id(a, "/data/mnist")}) == 3
+
+
+# ----------------------------------------------------------------------------- serial runner
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory):
+    """The tiny grid run serially (the reference of the Dask tests)."""
+    out = tmp_path_factory.mktemp("serial")
+    res = run_grid(tiny_grid(), out, "builtin", progress=False)
+    assert res[GRID_KEY]["state"] == "complete"
+    return stored(out)
+
+
+def test_serial_runs_store_command_code_history(serial):
+    assert set(serial) == set(tiny_grid())
+    for name, run in serial.items():
+        cfg = tiny_grid()[name]
+        assert run["command"] == train_command(cfg, "builtin")
+        assert run["run_id"] == run_id(cfg, "builtin")
+        assert run["code"] and run["resumed_from"] == 0
+        assert [h["epoch"] for h in run["history"]] == [1, 2]
+        assert TrainConfig(**{**run["config"], "widths": tuple(run["config"]["widths"])}) == cfg
+
+
+def test_resume_from_checkpoint_gives_the_same_numbers(tmp_path, serial):
+    """A run stopped after epoch 1 resumes from its checkpoint to the uninterrupted numbers."""
+    name, cfg = "mlp_tau0.2", tiny_grid()["mlp_tau0.2"]
+    ckpt = _runner._checkpoint(tmp_path, name, cfg, "builtin")
+    tr = Trainer(cfg, load_data("builtin", "mlp"), checkpoint=ckpt)
+    tr.run_epoch()  # "killed" after one epoch: only the checkpoint is left
+    assert ckpt.exists() and not (tmp_path / f"{name}.json").exists()
+    res = run_grid({name: cfg}, tmp_path, "builtin", progress=False)
+    assert res[name]["resumed_from"] == 1
+    assert numbers(res[name]) == numbers(serial[name])
+    assert not ckpt.exists()  # removed once the result is stored
+
+
+def test_partial_grid_is_reported_and_resumed(tmp_path, monkeypatch):
+    grid = tiny_grid(epochs=1)
+    real = _runner.run_one
+    calls: list[str] = []
+
+    def flaky(name, *args, **kw):
+        calls.append(name)
+        if name == "mlp_rank20":
+            raise RuntimeError("worker lost")
+        return real(name, *args, **kw)
+
+    monkeypatch.setattr(_runner, "run_one", flaky)
+    res = run_grid(grid, tmp_path, "builtin", progress=False)
+    status = json.loads((tmp_path / "_grid.json").read_text())
+    assert status["state"] == res[GRID_KEY]["state"] == "partial"
+    assert status["finished"] == 2 and status["total"] == 3
+    assert status["pending"] == ["mlp_rank20"] and "worker lost" in status["errors"]["mlp_rank20"]
+    assert mnist_dlrt.table(res).startswith("**PARTIAL GRID: 2 of 3 runs finished**")
+    with pytest.raises(RuntimeError, match="grid partial: 2 of 3"):
+        mnist_dlrt.require_complete(res)
+
+    monkeypatch.setattr(_runner, "run_one", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    calls.clear()
+    res = run_grid(grid, tmp_path, "builtin", progress=False)
+    assert calls == ["mlp_rank20"]  # the finished runs are skipped
+    assert res[GRID_KEY]["state"] == "complete"
+    assert "PARTIAL" not in mnist_dlrt.table(res)
+
+
+def test_changed_config_is_not_taken_as_finished(tmp_path):
+    grid = {"mlp_dense": TrainConfig(**TINY, method="dense", epochs=1)}
+    run_grid(grid, tmp_path, "builtin", progress=False)
+    longer = {"mlp_dense": replace(grid["mlp_dense"], epochs=2)}
+    res = run_grid(longer, tmp_path, "builtin", progress=False)
+    assert len(res["mlp_dense"]["history"]) == 2
+
+
+def test_cli_options_are_checked(capsys):
+    from lowrank_ode.cli import main
+
+    assert main(["reproduce", "mnist_dlrt", "--quick", "--workers", "0"]) == 2
+    assert "--workers must be a positive integer, got 0" in capsys.readouterr().err
+    assert main(["reproduce", "--workers", "2", "--scheduler", "tcp://x:1"]) == 2
+
+
+# ----------------------------------------------------------------------------- Dask
+def test_workers_cli_matches_serial(tmp_path, monkeypatch, serial):
+    """`lowrank-ode reproduce mnist_dlrt --quick --workers 2`: a local cluster of two worker
+    processes stores the serial numbers, one file per run."""
+    pytest.importorskip("distributed")
+    from lowrank_ode.cli import main
+
+    monkeypatch.setattr(mnist_dlrt, "configs", lambda quick, epochs=None: tiny_grid())
+    assert (
+        main(["reproduce", "mnist_dlrt", "--quick", "--out", str(tmp_path), "--workers", "2"]) == 0
+    )
+    runs = stored(tmp_path / "mnist_quick")
+    assert set(runs) == set(serial)
+    for name in serial:
+        assert runs[name]["threads"] == 1
+        assert numbers(runs[name]) == numbers(serial[name]), name
+    assert json.loads((tmp_path / "mnist_quick" / "_grid.json").read_text())["state"] == "complete"
+
+
+def test_scheduler_with_killed_worker_loses_and_duplicates_nothing(tmp_path, monkeypatch, serial):
+    """A scheduler and two worker processes on localhost; one worker is killed (SIGKILL) in the
+    middle of a run: the scheduler re-runs the task, which resumes from the run's checkpoint;
+    every run is stored once, with the serial numbers."""
+    pytest.importorskip("distributed")
+    from dask.distributed import Client, LocalCluster
+
+    from lowrank_ode.cli import main
+
+    grid = {k: replace(v, epochs=4) for k, v in tiny_grid().items()}
+    monkeypatch.setattr(mnist_dlrt, "configs", lambda quick, epochs=None: grid)
+    out = tmp_path / "mnist_quick"
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        argv = ["reproduce", "mnist_dlrt", "--quick", "--out", str(tmp_path)]
+        argv += ["--scheduler", cluster.scheduler_address]
+        rc: list[int] = []
+        thread = threading.Thread(target=lambda: rc.append(main(argv)))
+        thread.start()
+        killed = None
+        deadline = time.monotonic() + 40
+        while killed is None and time.monotonic() < deadline and thread.is_alive():
+            for ckpt in (out / "checkpoints").glob("*.npz"):
+                name = ckpt.name.split(".")[0]
+                key = f"lowrank-ode-run-{name}-{run_id(grid[name], 'builtin')}"
+                busy = [w for w, keys in client.processing().items() if key in keys]
+                if busy and not (out / f"{name}.json").exists():
+                    pid = client.run(os.getpid, workers=busy)[busy[0]]
+                    os.kill(pid, signal.SIGKILL)
+                    killed = name
+                    break
+            time.sleep(0.02)
+        thread.join(timeout=60)
+    assert killed is not None, "no run was caught mid-training"
+    assert rc == [0]
+    runs = stored(out)
+    assert set(runs) == set(grid)  # nothing lost
+    assert not list((out / "checkpoints").glob("*.npz"))
+    assert runs[killed]["resumed_from"] >= 1  # the re-run resumed from the checkpoint
+    for run in runs.values():
+        assert [h["epoch"] for h in run["history"]] == [1, 2, 3, 4]  # no epoch twice
+    ref = run_grid(grid, tmp_path / "serial", "builtin", progress=False)
+    for name in grid:
+        assert numbers(runs[name]) == numbers(ref[name]), name
+
+
+def test_core_package_does_not_import_dask():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, lowrank_ode, lowrank_ode.dlrt, lowrank_ode.cli; print('dask' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
