@@ -3,6 +3,8 @@ optimizer, the fine-tuning phase and LeNet-5 give the NumPy numbers (no NumPy-on
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -11,7 +13,11 @@ from lowrank_ode.dlrt import TrainConfig, Trainer
 from lowrank_ode.dlrt.train import METHODS
 from lowrank_ode.integrators import FixedBasisGalerkin
 
-xps = pytest.importorskip("array_api_strict")
+# LOWRANK_ODE_TEST_NAMESPACE=cupy runs this module on a GPU (benchmarks/gpu_check.py)
+_NAMESPACE = os.environ.get("LOWRANK_ODE_TEST_NAMESPACE", "array_api_strict")
+xps = pytest.importorskip(
+    _NAMESPACE if _NAMESPACE == "array_api_strict" else f"array_api_compat.{_NAMESPACE}"
+)
 
 STRICT = type(xps.asarray(1.0))
 

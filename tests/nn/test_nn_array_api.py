@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 
 import numpy as np
 import pytest
@@ -10,7 +11,11 @@ import pytest
 from lowrank_ode import nn
 from lowrank_ode._array_api import to_numpy
 
-xps = pytest.importorskip("array_api_strict")
+# LOWRANK_ODE_TEST_NAMESPACE=cupy runs this module on a GPU (benchmarks/gpu_check.py)
+_NAMESPACE = os.environ.get("LOWRANK_ODE_TEST_NAMESPACE", "array_api_strict")
+xps = pytest.importorskip(
+    _NAMESPACE if _NAMESPACE == "array_api_strict" else f"array_api_compat.{_NAMESPACE}"
+)
 
 
 def rel(a, b) -> float:
