@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -16,9 +18,23 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _reproduce(args: argparse.Namespace) -> int:
+def _import_studies() -> Any:
+    """The ``studies`` package: importable as is, or next to this package in a source checkout
+    (an editable install puts only ``lowrank_ode`` on the path)."""
     try:
         import studies
+    except ImportError:
+        root = Path(__file__).resolve().parents[1]
+        if not (root / "studies" / "__init__.py").is_file():
+            raise
+        sys.path.insert(0, str(root))
+        import studies
+    return studies
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    try:
+        studies = _import_studies()
     except ImportError:
         print(
             "lowrank-ode reproduce needs the studies/ package of a source checkout", file=sys.stderr

@@ -22,6 +22,7 @@ storage) and must be able to import this ``studies`` package (start it in, or wi
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -31,7 +32,8 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -175,7 +177,7 @@ def run_one(
     cfg: TrainConfig,
     out: str | Path,
     data: str,
-    threads: int | None = None,
+    threads: int | None = 1,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Train one run of a grid (resuming from its checkpoint) and store its result.
@@ -194,7 +196,8 @@ def run_one(
     data : str
         ``"builtin"`` (bundled subset) or an MNIST IDX directory.
     threads : int, optional
-        BLAS threads for this run (``threadpoolctl``); ``None`` leaves the process setting.
+        BLAS threads for this run (``threadpoolctl``; default 1, as on a Dask worker, so that
+        a run gives the same numbers wherever it runs); ``None`` leaves the process setting.
     progress : bool
         tqdm bar over the batches.
 
@@ -211,15 +214,8 @@ def run_one(
     ckpt = _checkpoint(out, name, cfg, data)
     start = _checkpoint_epoch(ckpt)
     t0 = time.perf_counter()
-    if threads is None:
+    with _blas_threads(threads) as threads:
         res = train(cfg, _load(data, cfg.model), checkpoint=ckpt, resume=True, progress=progress)
-    else:
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=threads):
-            res = train(
-                cfg, _load(data, cfg.model), checkpoint=ckpt, resume=True, progress=progress
-            )
     res["wall_seconds"] = time.perf_counter() - t0
     res["data"] = "bundled subset (5000/1000)" if data == "builtin" else "full MNIST (60000/10000)"
     res["command"] = train_command(cfg, data)
@@ -232,6 +228,28 @@ def run_one(
     _write_json(path, res)
     ckpt.unlink(missing_ok=True)
     return res
+
+
+@contextlib.contextmanager
+def _blas_threads(threads: int | None) -> Iterator[int | None]:
+    """Limit BLAS to ``threads`` inside the block (yields the setting in force: ``None`` when
+    unlimited, or when ``threadpoolctl`` is missing — then with a warning)."""
+    if threads is None:
+        yield None
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        warnings.warn(
+            "threadpoolctl is not installed: BLAS threads not limited (results may differ at "
+            "round-off level from runs with one thread); pip install threadpoolctl",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        yield None
+        return
+    with threadpool_limits(limits=threads):
+        yield threads
 
 
 def _saved(path: Path, cfg: TrainConfig) -> dict[str, Any] | None:
@@ -286,7 +304,7 @@ def run_grid(
     workers: int | None = None,
     scheduler: str | None = None,
     progress: bool = True,
-    threads: int | None = None,
+    threads: int | None = 1,
     on_result: Callable[[str, dict], None] | None = None,
 ) -> dict[str, Any]:
     """Run every unfinished run of a grid; return ``{name: result, "_grid": status}``.
@@ -307,7 +325,10 @@ def run_grid(
     progress : bool
         A bar counting finished runs.
     threads : int, optional
-        BLAS threads of a serial run (Dask workers always use 1).
+        BLAS threads of each run in this process (default 1; ``None``: the process setting).
+        Dask workers always use 1: a matrix product split over several threads may round
+        differently, so one thread everywhere makes serial and distributed runs agree bit for
+        bit.
     on_result : callable, optional
         Called as ``on_result(name, result)`` when a run finishes (in this process).
 

@@ -105,6 +105,7 @@ def test_serial_runs_store_command_code_history(serial):
         assert run["command"] == train_command(cfg, "builtin")
         assert run["run_id"] == run_id(cfg, "builtin")
         assert run["code"] and run["resumed_from"] == 0
+        assert run["threads"] == 1  # one BLAS thread, as on a Dask worker
         assert [h["epoch"] for h in run["history"]] == [1, 2]
         assert TrainConfig(**{**run["config"], "widths": tuple(run["config"]["widths"])}) == cfg
 
@@ -157,6 +158,23 @@ def test_changed_config_is_not_taken_as_finished(tmp_path):
     longer = {"mlp_dense": replace(grid["mlp_dense"], epochs=2)}
     res = run_grid(longer, tmp_path, "builtin", progress=False)
     assert len(res["mlp_dense"]["history"]) == 2
+
+
+def test_console_script_finds_the_studies_outside_the_checkout(tmp_path):
+    """``lowrank-ode reproduce`` run from any folder imports the checkout's studies package."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.path = [p for p in sys.path if p not in ('', '.')]; "
+        "from lowrank_ode.cli import _import_studies; print(_import_studies().__name__)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "studies"
 
 
 def test_cli_options_are_checked(capsys):
