@@ -35,9 +35,10 @@ from typing import Any
 
 import numpy as np
 
+from .._array_api import array_namespace
+from ..exceptions import NumericalBreakdown
 from ..integrators import BUG, KSL, FixedBasisGalerkin, Full, ParallelBUG, RankAdaptiveBUG
 from ..integrators.base import Integrator
-from ..exceptions import NumericalBreakdown
 from ..lowrank import LowRank
 from ..nn.models import compression_rate, count_params, lenet5, mlp
 from ..truncation import Truncation
@@ -466,8 +467,10 @@ def train(
 def _finite(blocks: list[Any]) -> bool:
     for b in blocks:
         arrays = (b.U, b.S, b.V) if isinstance(b, LowRank) else (b,)
-        if not all(np.all(np.isfinite(np.asarray(a))) for a in arrays):
-            return False
+        for a in arrays:  # in the arrays' own namespace: no copy to the host
+            xp = array_namespace(a)
+            if not bool(xp.all(xp.isfinite(a))):
+                return False
     return True
 
 

@@ -16,6 +16,7 @@ _NAMESPACE = os.environ.get("LOWRANK_ODE_TEST_NAMESPACE", "array_api_strict")
 xps = pytest.importorskip(
     _NAMESPACE if _NAMESPACE == "array_api_strict" else f"array_api_compat.{_NAMESPACE}"
 )
+pytestmark = pytest.mark.usefixtures("no_implicit_host_copy")
 
 
 def rel(a, b) -> float:
