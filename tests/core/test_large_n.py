@@ -43,7 +43,7 @@ def test_stage_invariant_products_are_formed_once_per_step():
     CountingProblem.calls = 0
     lo.solve(P, Y, (0, 0.01), 0.01, method="bug")
     # K-step: B V₀ once (cached over its 4 stages); L-step: B(Z Sᴴ Xᴴ U₀) once per stage (4);
-    # S-step (Galerkin, 4 stages): B V once (cached)
+    # S-step (Galerkin, 4 stages, k × k products only): B V₁ once
     assert CountingProblem.calls == 6
 
 
@@ -62,6 +62,12 @@ def test_cached_products_follow_the_arrays():
     )
     U = rng.standard_normal((40, 3))
     np.testing.assert_allclose(P.left(0.0, Y, U), dense.T @ U, rtol=1e-12, atol=1e-12)
+    for U_, V_ in ((U, V1), (U, V2), (Y.U, Y.V), (U, V1)):
+        np.testing.assert_allclose(
+            P.galerkin(0.0, Y, U_, V_), U_.T @ dense @ V_, rtol=1e-12, atol=1e-12
+        )
+    G2 = P.galerkin(0.0, Y2, U, V1)
+    np.testing.assert_allclose(G2, U.T @ P.dense(0.0, Y2.to_dense()) @ V1, rtol=1e-12, atol=1e-12)
 
 
 def test_large_n_benchmark_prints_its_table(capsys):
@@ -76,3 +82,24 @@ def test_large_n_benchmark_prints_its_table(capsys):
     assert len([line for line in out.splitlines() if line.strip().startswith(("200", "400"))]) == 4
     with pytest.raises(SystemExit):
         bench.main(["--n", "10", "--rank", "20"])
+
+
+@pytest.mark.parametrize("method", ["bug", "rabug"])
+def test_step_memory_is_ten_factor_sizes(method):
+    """The allocation peak of one RK4 step is at most 10.5 arrays of the size of one n × r
+    factor, so n = 10⁶, r = 20 stays at 1.7 GB (the benchmark's 2 GB target)."""
+    import tracemalloc
+
+    from lowrank_ode.solve import make_integrator
+
+    n, r = 20_000, 20
+    P = LyapunovProblem(n, n)
+    Y = P.initial(r)
+    kw = {"atol": 1e-10, "max_rank": 2 * r} if method == "rabug" else {}
+    integ = make_integrator(method, "rk4", **kw)
+    integ.step(P, 0.0, Y, 1e-3)
+    tracemalloc.start()
+    integ.step(P, 0.0, Y, 1e-3)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak <= 10.5 * n * r * 8, f"peak {peak / (n * r * 8):.1f} factor sizes"
