@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -18,6 +19,7 @@ from lowrank_ode.dlrt.cli import load_data
 from studies import _runner, mnist_dlrt, mnist_robustness
 from studies._runner import GRID_KEY, run_grid, run_id, train_command
 
+ROOT = Path(__file__).resolve().parents[2]
 TINY = dict(model="mlp", widths=(784, 16, 10), optimizer="adam", lr=5e-3, batch_size=256)
 
 
@@ -204,26 +206,66 @@ def test_workers_cli_matches_serial(tmp_path, monkeypatch, serial):
     assert json.loads((tmp_path / "mnist_quick" / "_grid.json").read_text())["state"] == "complete"
 
 
+@contextlib.contextmanager
+def _dask_cluster(folder: Path, n_workers: int):
+    """``dask scheduler`` and ``dask worker --nworkers N --nthreads 1`` started as on a cluster
+    (command line, separate processes, the checkout on PYTHONPATH); yields the address."""
+    import subprocess
+    import sys
+
+    bindir = Path(sys.executable).parent
+    dask = str(bindir / "dask") if (bindir / "dask").exists() else "dask"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    file = folder / "scheduler.json"
+    common = ["--no-dashboard"]
+    sched = subprocess.Popen(
+        [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file", str(file)]
+        + common,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    workers = None
+    try:
+        deadline = time.monotonic() + 30
+        while not file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        workers = subprocess.Popen(
+            [dask, "worker", "--scheduler-file", str(file), "--nworkers", str(n_workers)]
+            + ["--nthreads", "1", *common],
+            env=env,
+            cwd=folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        yield json.loads(file.read_text())["address"]
+    finally:
+        for proc in (workers, sched):
+            if proc is not None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
 def test_scheduler_with_killed_worker_loses_and_duplicates_nothing(tmp_path, monkeypatch, serial):
-    """A scheduler and two worker processes on localhost; one worker is killed (SIGKILL) in the
-    middle of a run: the scheduler re-runs the task, which resumes from the run's checkpoint;
-    every run is stored once, with the serial numbers."""
+    """``dask scheduler`` and ``dask worker --nworkers 2`` started by hand on localhost, the grid
+    sent with ``reproduce --scheduler``; one worker process is killed (SIGKILL) in the middle of
+    a run: the scheduler re-runs the task, which resumes from the run's checkpoint; every run is
+    stored once, with the serial numbers."""
     pytest.importorskip("distributed")
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
     from lowrank_ode.cli import main
 
     grid = {k: replace(v, epochs=4) for k, v in tiny_grid().items()}
     monkeypatch.setattr(mnist_dlrt, "configs", lambda quick, epochs=None: grid)
     out = tmp_path / "mnist_quick"
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with _dask_cluster(tmp_path, n_workers=2) as address, Client(address) as client:
+        client.wait_for_workers(2, timeout=60)
         argv = ["reproduce", "mnist_dlrt", "--quick", "--out", str(tmp_path)]
-        argv += ["--scheduler", cluster.scheduler_address]
+        argv += ["--scheduler", address]
         rc: list[int] = []
         thread = threading.Thread(target=lambda: rc.append(main(argv)))
         thread.start()
