@@ -161,14 +161,29 @@ def _checkpoint(out: Path, name: str, cfg: TrainConfig, data: str) -> Path:
 
 
 def _checkpoint_epoch(path: Path) -> int:
+    """Epochs stored in the checkpoint at ``path`` (0 when there is none).
+
+    An unreadable checkpoint (a damaged file: the trainer writes them atomically) is moved
+    aside to ``<path>.corrupt`` with a warning, and the run starts from scratch.
+    """
     if not path.exists():
         return 0
+    import zipfile
+
     import numpy as np
 
     try:
         with np.load(path, allow_pickle=False) as z:
             return int(json.loads(str(z["meta"]))["epoch"])
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        aside = path.with_name(path.name + ".corrupt")
+        os.replace(path, aside)
+        warnings.warn(
+            f"checkpoint {path} is unreadable ({type(exc).__name__}: {exc}); moved to {aside}, "
+            "the run starts from scratch",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return 0
 
 

@@ -125,6 +125,18 @@ def test_resume_from_checkpoint_gives_the_same_numbers(tmp_path, serial):
     assert not ckpt.exists()  # removed once the result is stored
 
 
+def test_damaged_checkpoint_is_moved_aside(tmp_path, serial):
+    name, cfg = "mlp_dense", tiny_grid()["mlp_dense"]
+    ckpt = _runner._checkpoint(tmp_path, name, cfg, "builtin")
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"not an npz file")
+    with pytest.warns(RuntimeWarning, match="unreadable"):
+        res = run_grid({name: cfg}, tmp_path, "builtin", progress=False)
+    assert res[name]["resumed_from"] == 0
+    assert numbers(res[name]) == numbers(serial[name])
+    assert ckpt.with_name(ckpt.name + ".corrupt").read_bytes() == b"not an npz file"
+
+
 def test_partial_grid_is_reported_and_resumed(tmp_path, monkeypatch):
     grid = tiny_grid(epochs=1)
     real = _runner.run_one
