@@ -372,6 +372,8 @@ def run_grid(
         else:
             todo[name] = cfg
     errors: dict[str, str] = {}
+    # the status on disk says "partial" while runs are missing, even if this call is stopped
+    _write_status(out, grid_status(cfgs, results), errors)
 
     def done(name: str, res: dict[str, Any]) -> None:
         results[name] = res
@@ -402,11 +404,17 @@ def run_grid(
             done,
             errors,
         )
-    status = grid_status(cfgs, results)
-    status["errors"] = errors
-    _write_json(out / f"{GRID_KEY}.json", {**status, "code": code_version()})
+    results = {k: results[k] for k in cfgs if k in results}  # the grid's order
+    status = _write_status(out, grid_status(cfgs, results), errors)
     results[GRID_KEY] = status
     return results
+
+
+def _write_status(out: Path, status: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    """Write ``out/_grid.json`` (the status, the errors of failed runs, the code version)."""
+    status = {**status, "errors": dict(errors)}
+    _write_json(out / f"{GRID_KEY}.json", {**status, "code": code_version()})
+    return status
 
 
 def _bar(total: int, initial: int, progress: bool) -> Any:

@@ -150,6 +150,7 @@ def test_partial_grid_is_reported_and_resumed(tmp_path, monkeypatch):
 
     monkeypatch.setattr(_runner, "run_one", flaky)
     res = run_grid(grid, tmp_path, "builtin", progress=False)
+    assert list(res) == ["mlp_dense", "mlp_tau0.2", GRID_KEY]  # the grid order, no failed run
     status = json.loads((tmp_path / "_grid.json").read_text())
     assert status["state"] == res[GRID_KEY]["state"] == "partial"
     assert status["finished"] == 2 and status["total"] == 3
@@ -166,10 +167,21 @@ def test_partial_grid_is_reported_and_resumed(tmp_path, monkeypatch):
     assert "PARTIAL" not in mnist_dlrt.table(res)
 
 
-def test_changed_config_is_not_taken_as_finished(tmp_path):
+def test_changed_config_is_not_taken_as_finished(tmp_path, monkeypatch):
     grid = {"mlp_dense": TrainConfig(**TINY, method="dense", epochs=1)}
     run_grid(grid, tmp_path, "builtin", progress=False)
     longer = {"mlp_dense": replace(grid["mlp_dense"], epochs=2)}
+
+    def interrupted(*args, **kw):
+        status = json.loads((tmp_path / "_grid.json").read_text())
+        assert status["state"] == "partial"  # on disk while the run is missing
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_runner, "run_one", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(longer, tmp_path, "builtin", progress=False)
+    assert json.loads((tmp_path / "_grid.json").read_text())["state"] == "partial"
+    monkeypatch.undo()
     res = run_grid(longer, tmp_path, "builtin", progress=False)
     assert len(res["mlp_dense"]["history"]) == 2
 
