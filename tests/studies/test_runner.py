@@ -112,6 +112,20 @@ def test_serial_runs_store_command_code_history(serial):
         assert TrainConfig(**{**run["config"], "widths": tuple(run["config"]["widths"])}) == cfg
 
 
+@pytest.mark.parametrize("name", ["mlp_rank20", "mlp_tau0.2"])
+def test_stored_command_reproduces_the_run(tmp_path, serial, name):
+    """Running a stored run's command gives its numbers (the runner adds only provenance)."""
+    from lowrank_ode.cli import main
+
+    words = shlex.split(serial[name]["command"])
+    path = tmp_path / "run.json"
+    assert main([*words[1:], "--json", str(path), "--quiet"]) == 0
+    again = json.loads(path.read_text())
+    stored_run = {k: v for k, v in numbers(serial[name]).items() if k in again}
+    assert set(numbers(again)) <= set(numbers(serial[name]))
+    assert numbers(again) == stored_run
+
+
 def test_resume_from_checkpoint_gives_the_same_numbers(tmp_path, serial):
     """A run stopped after epoch 1 resumes from its checkpoint to the uninterrupted numbers."""
     name, cfg = "mlp_tau0.2", tiny_grid()["mlp_tau0.2"]
