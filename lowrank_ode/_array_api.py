@@ -203,6 +203,10 @@ def to_numpy(A: Any) -> np.ndarray:
         return np.asarray(A)
     if hasattr(A, "get"):  # CuPy
         return A.get()
+    try:  # an explicit host copy through DLPack (array-api-strict, PyTorch CPU tensors, …)
+        return np.from_dlpack(A).copy()
+    except (TypeError, ValueError, RuntimeError, BufferError, AttributeError):
+        pass
     try:
         return np.asarray(to_device(A, "cpu"))
     except Exception:  # noqa: BLE001 - array-api-strict and friends

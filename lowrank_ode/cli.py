@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from ._threads import check_threads
 from .dlrt.cli import DefaultsHelpFormatter
@@ -19,9 +21,23 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _reproduce(args: argparse.Namespace) -> int:
+def _import_studies() -> Any:
+    """The ``studies`` package: importable as is, or next to this package in a source checkout
+    (an editable install puts only ``lowrank_ode`` on the path)."""
     try:
         import studies
+    except ImportError:
+        root = Path(__file__).resolve().parents[1]
+        if not (root / "studies" / "__init__.py").is_file():
+            raise
+        sys.path.insert(0, str(root))
+        import studies
+    return studies
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    try:
+        studies = _import_studies()
     except ImportError:
         print(
             "lowrank-ode reproduce needs the studies/ package of a source checkout", file=sys.stderr
@@ -29,7 +45,24 @@ def _reproduce(args: argparse.Namespace) -> int:
         return 2
     if args.report:
         return _report(args)
-    studies.reproduce(args.names or None, quick=args.quick, out=args.out, threads=args.threads)
+    if args.workers is not None and args.workers < 1:
+        print(f"--workers must be a positive integer, got {args.workers}", file=sys.stderr)
+        return 2
+    if args.workers is not None and args.scheduler is not None:
+        print("give either --workers or --scheduler, not both", file=sys.stderr)
+        return 2
+    results = studies.reproduce(
+        args.names or None,
+        quick=args.quick,
+        out=args.out,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        threads=args.threads,
+    )
+    partial = [n for n, r in results.items() if r.get("_grid", {}).get("state") == "partial"]
+    if partial:
+        print(f"partial grids (run the command again to resume): {partial}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -127,6 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
         "(one row per quantity compared with the paper, met or not by the study's rule)",
     )
     r.add_argument("--json", default=None, help="with --report: also write the rows as JSON")
+    r.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run the training grids on a local Dask cluster of N single-threaded worker "
+        "processes (needs the 'distributed' extra; default: one run after the other here)",
+    )
+    r.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="send the training grids' runs to a running Dask scheduler, e.g. "
+        "tcp://10.0.0.1:8786 (workers must see --out and the data at the same paths)",
+    )
     r.set_defaults(func=_reproduce)
     try:
         from .dlrt.cli import add_train_parser

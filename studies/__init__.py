@@ -7,6 +7,8 @@ Each study is a module with ``run(quick=False, out=None, progress=True) -> dict`
 
 from __future__ import annotations
 
+import inspect
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -47,6 +49,8 @@ def reproduce(
     out: str | Path = "studies/results",
     progress: bool = True,
     verbose: bool = True,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> dict[str, dict]:
     """Run studies, save their JSON, figures (PNG + PDF) and tables under ``out``.
 
@@ -63,13 +67,20 @@ def reproduce(
         tqdm bars over the configurations.
     verbose : bool
         Print each study's table and wall time.
+    workers : int, optional
+        Run the independent training runs of the grid studies (``mnist_dlrt``,
+        ``mnist_robustness``) on a local Dask cluster of this many single-threaded worker
+        processes (the ``distributed`` extra); the other studies run as usual.
+    scheduler : str, optional
+        Send those runs to a running Dask scheduler at this address instead.
     threads : "auto" or int, keyword-only
         BLAS thread policy (:mod:`lowrank_ode._threads`); every saved JSON records it.
 
     Returns
     -------
     dict
-        ``{name: results}``; each results dict also records ``wall_time_s``.
+        ``{name: results}``; each results dict also records ``wall_time_s``.  A grid study
+        whose grid is not finished has ``results["_grid"]["state"] == "partial"``.
     """
     if names is None:
         names = list(STUDIES)
@@ -84,13 +95,28 @@ def reproduce(
     for name in names:
         mod = STUDIES[name]
         with Timer() as tm:
-            res = mod.run(quick=quick, out=out, progress=progress)
+            kw = {}
+            if (workers is not None or scheduler is not None) and _takes_cluster(mod):
+                kw = {"workers": workers, "scheduler": scheduler}
+            elif workers is not None or scheduler is not None:
+                print(f"{name}: no grid of independent runs, run in this process", file=sys.stderr)
+            res = mod.run(quick=quick, out=out, progress=progress, **kw)
             mod.plot(res, out)
             text = mod.table(res)
         res["wall_time_s"] = tm.elapsed
         write_text_atomic(out / f"{name}_table.md", text + "\n")
         results[name] = res
         if verbose:
-            print(f"== {name} ({'quick' if quick else 'full'}): {tm.elapsed:.1f} s")
+            grid = res.get("_grid", {})
+            state = (
+                f", grid {grid['state']} ({grid['finished']}/{grid['total']} runs)" if grid else ""
+            )
+            print(f"== {name} ({'quick' if quick else 'full'}): {tm.elapsed:.1f} s{state}")
             print(text)
     return results
+
+
+def _takes_cluster(mod: ModuleType) -> bool:
+    """The study's ``run`` accepts ``workers`` and ``scheduler`` (a grid of training runs)."""
+    params = inspect.signature(mod.run).parameters
+    return "workers" in params and "scheduler" in params

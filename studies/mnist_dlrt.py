@@ -1,33 +1,33 @@
 """Study: DLRT on MNIST — the MLP τ sweep and LeNet-5 of Schotthöfer et al. (NeurIPS 2022).
 
-Each configuration is one :func:`lowrank_ode.dlrt.train` run; its result is written to
-``out/<name>.json`` as soon as it finishes and skipped on the next call (resume after a stop).
+Each configuration is one :func:`lowrank_ode.dlrt.train` run of the resumable grid runner
+(:mod:`studies._runner`): it checkpoints every epoch, its result (with the ``lowrank-ode train``
+command that reproduces it) is written to ``out/<name>.json`` when it finishes, finished runs
+are skipped and unfinished ones resumed on the next call, and ``--workers N`` /
+``--scheduler ADDRESS`` run the grid on a Dask cluster.
 Quick mode trains on the bundled MNIST subset for three epochs and checks qualitative claims
 (DLRT learns; higher τ gives lower ranks and higher compression); full mode trains on the full
 MNIST files (``LOWRANK_ODE_DATA``, see :func:`lowrank_ode.data.load_mnist`).  The published
 values compared with are those of :mod:`studies.published`.
 
-Run:  python -m studies.mnist_dlrt [--quick] [--only NAME ...] [--out DIR]
+Run:  python -m studies.mnist_dlrt [--quick] [--only NAME ...] [--out DIR] [--workers N]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import re
 import shlex
-import sys
-import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from lowrank_ode._io import write_text_atomic
-from lowrank_ode.dlrt import TrainConfig, train
-from lowrank_ode.dlrt.cli import config_from_args, load_data, train_command
+from lowrank_ode.dlrt import TrainConfig
+from lowrank_ode.dlrt.cli import config_from_args
 
 from . import published as P
-from ._common import code_version, markdown_table, savefig, study_config
+from ._common import markdown_table, savefig, study_config
+from ._runner import GRID_KEY, run_grid, runs_of
 
 
 def _mlp_published(w: int, tau: float) -> dict[str, Any]:
@@ -252,47 +252,31 @@ def configs(quick: bool, epochs: int | None = None) -> dict[str, TrainConfig]:
     }
 
 
-def _same_config(saved: dict | None, cfg: TrainConfig) -> bool:
-    """Saved run has ``cfg``'s settings (fields added since it was saved take their defaults)."""
-    if saved is None:
-        return False
-    full = {**json.loads(json.dumps(asdict(study_config()))), **saved}
-    full["widths"] = tuple(full["widths"])
-    return full == asdict(cfg)
+def _data_dir() -> str | None:
+    """The full MNIST folder of the study runs: ``LOWRANK_ODE_DATA`` (None when unset)."""
+    return os.environ.get("LOWRANK_ODE_DATA") or None
 
 
 def run_configs(
-    cfgs: dict[str, TrainConfig], out: Path, quick: bool, progress: bool = True
+    cfgs: dict[str, TrainConfig],
+    out: Path,
+    quick: bool,
+    progress: bool = True,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> dict[str, Any]:
-    """Train every configuration not yet saved in ``out`` (one JSON each); return all results."""
-    out.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {}
-    data_cache: dict[str, Any] = {}
-    for name, cfg in cfgs.items():
-        path = out / f"{name}.json"
-        if path.exists():
-            saved = json.loads(path.read_text())
-            if _same_config(saved.get("config"), cfg):
-                results[name] = saved
-                continue  # resume: this configuration is done
-        src = "builtin" if quick else None  # None: LOWRANK_ODE_DATA or the download cache
-        key = f"{src}:{cfg.model}"
-        if key not in data_cache:
-            data_cache[key] = load_data(src, cfg.model)
-        t0 = time.perf_counter()
-        res = train(cfg, data_cache[key], progress=progress and sys.stderr.isatty())
-        res["wall_seconds"] = time.perf_counter() - t0
-        res["data"] = "bundled subset (5000/1000)" if quick else "full MNIST (60000/10000)"
-        res["code"] = code_version()  # the commit that produced this result
-        res["command"] = shlex.join(train_command(cfg, data="builtin" if quick else ""))
-        write_text_atomic(path, json.dumps(res, indent=1))
-        results[name] = res
-        print(
-            f"{name}: test acc {100 * res['test_accuracy']:.2f} %, ranks {res['ranks']}, "
-            f"c.r. eval {res['compression_eval']:.2f} %, {res['wall_seconds']:.0f} s",
-            flush=True,
+    """Train every configuration not yet saved in ``out`` (one JSON each); return all results.
+
+    Unfinished runs resume from their last epoch checkpoint; with ``workers`` or ``scheduler``
+    the runs go to a Dask cluster (see :mod:`studies._runner`).  The returned dict holds the
+    finished runs and, under ``"_grid"``, whether the grid is complete or partial.
+    """
+    data = "builtin" if quick else _data_dir()
+    if data is None:
+        raise FileNotFoundError(
+            "full-mode MNIST studies need the MNIST IDX files: set LOWRANK_ODE_DATA to their folder"
         )
-    return results
+    return run_grid(cfgs, out, data, workers=workers, scheduler=scheduler, progress=progress)
 
 
 def run(
@@ -301,19 +285,48 @@ def run(
     progress: bool = True,
     only: list[str] | None = None,
     epochs: int | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) every configuration into ``out/mnist[_quick]/``; return the results."""
+    """Run (or resume) every configuration into ``out/mnist[_quick]/``; return the results.
+
+    ``workers`` runs the grid on a local Dask cluster of that many processes, ``scheduler``
+    on a running Dask scheduler; by default the runs go one after the other in this process.
+    """
     sub = Path(out or "studies/results") / ("mnist_quick" if quick else "mnist")
     cfgs = {k: v for k, v in configs(quick, epochs).items() if not only or k in only}
-    results = run_configs(cfgs, sub, quick, progress)
+    results = run_configs(cfgs, sub, quick, progress, workers, scheduler)
     if quick:
+        require_complete(results)
         check_quick(results)
     return results
 
 
+def require_complete(results: dict[str, Any]) -> None:
+    """Raise ``RuntimeError`` when the grid of ``results`` is partial (quick mode checks need
+    every run)."""
+    status = results.get(GRID_KEY, {})
+    if status.get("state") == "partial":
+        raise RuntimeError(
+            f"grid partial: {status['finished']} of {status['total']} runs finished, "
+            f"pending {status['pending']} (errors: {status.get('errors')})"
+        )
+
+
+def partial_note(results: dict[str, Any]) -> str:
+    """A line flagging a partial grid (empty for a complete one)."""
+    status = results.get(GRID_KEY)
+    if not status or status.get("state") != "partial":
+        return ""
+    return (
+        f"**PARTIAL GRID: {status['finished']} of {status['total']} runs finished**; "
+        f"pending: {', '.join(status['pending'])}\n\n"
+    )
+
+
 def check_quick(results: dict[str, Any]) -> None:
     """Qualitative claims on the subset: everything learns; larger τ → lower rank."""
-    for name, r in results.items():
+    for name, r in _runs(results).items():
         assert r["test_accuracy"] > 0.5, f"{name} did not learn: {r['test_accuracy']:.3f}"
     lo, hi = results.get("mlp_tau0.05"), results.get("mlp_tau0.2")
     if lo and hi:
@@ -342,7 +355,7 @@ def table(results: dict[str, Any]) -> str:
             f"{pc:>6s} {r['compression_train']:12.2f}  {code:12s} {r['ranks']} "
             f"({p.get('ranks', '—')})"
         )
-    return "\n".join(lines)
+    return partial_note(results) + "\n".join(lines)
 
 
 def grid_markdown(results: dict[str, Any]) -> str:
@@ -411,7 +424,7 @@ def lenet_summary(results: dict[str, Any]) -> str:
 
 
 def _runs(results: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in results.items() if isinstance(v, dict)}
+    return runs_of(results)
 
 
 def plot(results: dict[str, Any], out: str | Path) -> None:
@@ -473,8 +486,12 @@ def main() -> None:
     p.add_argument("--out", default=None)
     p.add_argument("--only", nargs="*")
     p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--workers", type=int, default=None, help="local Dask worker processes")
+    p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
     a = p.parse_args()
-    res = run(a.quick, a.out, only=a.only, epochs=a.epochs)
+    res = run(
+        a.quick, a.out, only=a.only, epochs=a.epochs, workers=a.workers, scheduler=a.scheduler
+    )
     print(table(res))
     print(grid_markdown(res))
     print(lenet_summary(res))

@@ -25,7 +25,7 @@ import numpy as np
 from lowrank_ode.dlrt import TrainConfig
 
 from ._common import savefig, study_config, study_main
-from .mnist_dlrt import run_configs
+from .mnist_dlrt import partial_note, require_complete, run_configs
 from .published import ROBUSTNESS, ROBUSTNESS_RECIPE
 
 #: The paper's LeNet-5 numbers, mean ± std over 10 runs (:mod:`studies.published`).
@@ -91,13 +91,23 @@ def summarize(
     return out
 
 
-def run(quick: bool = False, out: str | Path | None = None, progress: bool = True) -> dict:
-    """Train (or resume) all runs into ``out/mnist_robustness[_quick]/``."""
+def run(
+    quick: bool = False,
+    out: str | Path | None = None,
+    progress: bool = True,
+    workers: int | None = None,
+    scheduler: str | None = None,
+) -> dict:
+    """Train (or resume) all runs into ``out/mnist_robustness[_quick]/``.
+
+    ``workers`` / ``scheduler``: run the grid on a Dask cluster (see :mod:`studies._runner`).
+    """
     sub = Path(out or "studies/results") / (
         "mnist_robustness_quick" if quick else "mnist_robustness"
     )
-    results = run_configs(configs(quick), sub, quick, progress)
+    results = run_configs(configs(quick), sub, quick, progress, workers, scheduler)
     if quick:
+        require_complete(results)
         check_quick(results)
     return results
 
@@ -131,6 +141,7 @@ def _budget(results: dict[str, Any], model: str) -> str:
 
 def table(results: dict[str, Any]) -> str:
     """Our mean ± std beside the paper's (LeNet-5, 20 epochs, 10 runs), with each row's budget."""
+    note = partial_note(results)
     lines = [
         "| network | budget | decay | DLRT (ours) | U Vᵀ (ours) | DLRT (paper) | U Vᵀ (paper) |",
         "|---|---|---|---|---|---|---|",
@@ -147,7 +158,7 @@ def table(results: dict[str, Any]) -> str:
                 f"{o['vanilla'][0]:.2f} ± {o['vanilla'][1]:.2f} | "
                 f"{p['dlrt'][0]} ± {p['dlrt'][1]} | {p['vanilla'][0]} ± {p['vanilla'][1]} |"
             )
-    return "\n".join(lines)
+    return note + "\n".join(lines)
 
 
 def plot(results: dict[str, Any], out: str | Path) -> None:

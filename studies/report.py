@@ -34,7 +34,7 @@ import numpy as np
 from lowrank_ode.dlrt import TrainConfig
 from lowrank_ode.dlrt.cli import train_command
 
-from . import mnist_dlrt, mnist_robustness
+from . import _runner, mnist_dlrt, mnist_robustness
 from . import published as P
 
 __all__ = ["REPORTED", "rows", "format_report", "write_json", "RunSet"]
@@ -49,7 +49,7 @@ class RunSet:
     """The stored results of some runs of one study, and what is missing.
 
     A run counts as finished when ``out/<folder>/<name>.json`` exists, holds the run's current
-    configuration (:func:`studies.mnist_dlrt._same_config`) and a history of every epoch.
+    configuration (:func:`studies._runner._same_config`) and a history of every epoch.
 
     Parameters
     ----------
@@ -71,7 +71,7 @@ class RunSet:
                 continue
             saved = json.loads(path.read_text())
             epochs = cfg.epochs + cfg.finetune_epochs
-            if not mnist_dlrt._same_config(saved.get("config"), cfg):
+            if not _runner._same_config(saved.get("config"), cfg):
                 self.problems[name] = "stored with another configuration"
             elif "test_accuracy" not in saved or len(saved.get("history", [])) < epochs:
                 self.problems[name] = "unfinished"

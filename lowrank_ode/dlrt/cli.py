@@ -281,7 +281,7 @@ def _option_value(field: str, value: Any) -> str:
 
 
 def train_command(
-    cfg: TrainConfig, data: str | None = None, extra: tuple[str, ...] = ()
+    cfg: TrainConfig, data: str | None = None, extra: tuple[str, ...] = (), full: bool = False
 ) -> list[str]:
     """The ``lowrank-ode train`` command line that runs ``cfg``.
 
@@ -299,6 +299,9 @@ def train_command(
         left out when ``None``.
     extra : tuple of str
         Further arguments appended as given (``--json out.json``).
+    full : bool
+        Name every field that has a value, defaults included, so that a stored command keeps
+        its meaning when a default changes (the study runner stores these).
 
     Returns
     -------
@@ -327,7 +330,9 @@ def train_command(
         ]
         return ["train", *opts]
 
-    names: set[str] = set()
+    names: set[str] = {f for f in _OPTIONS if full and wanted[f] is not None}
+    if full and cfg.model != "mlp":
+        names.discard("widths")  # LeNet-5 has fixed shapes
     while True:  # each pass names one more field: at most len(_OPTIONS) passes
         got = asdict(config_from_args(parser.parse_args(argv(names))))
         missing = {f for f in _OPTIONS if got[f] != wanted[f]} - names

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -101,6 +102,7 @@ class LyapunovProblem(MatrixODE):
                 f"C1, C2 must have shapes (n={n}, c) and (m={m}, c), got {C1.shape}, {C2.shape}"
             )
         self.C1, self.C2 = self.xp.asarray(C1), self.xp.asarray(C2)
+        self._cache: dict[str, tuple[Any, Any, tuple[Any, Any, Any]]] = {}
 
     # ----------------------------------------------------------------- operators
     def _A(self, X: Any) -> Any:
@@ -119,24 +121,63 @@ class LyapunovProblem(MatrixODE):
         """(A Y + Y Bᵀ + C) V = A X (S ZᴴV) + X S Zᴴ (B V) + C₁ (C₂ᴴ V)."""
         xp = array_namespace(V)
         X, S, Z = Y.U, Y.S, Y.V
-        C1, C2 = (xp.astype(C, V.dtype) for C in (self.C1, self.C2))
-        return (
-            self._A(X @ (S @ (ct(Z, xp=xp) @ V)))
-            + X @ (S @ (ct(Z, xp=xp) @ self._B(V)))
-            + C1 @ (ct(C2, xp=xp) @ V)
-        )
+        ZhV, ZhBV, C2hV = self._thin("right", Z, V, xp)
+        out = self._A(X @ (S @ ZhV))
+        out += X @ (S @ ZhBV)
+        out += xp.astype(self.C1, V.dtype, copy=False) @ C2hV
+        return out
 
     def left(self, t: float, Y: LowRank, U: Any) -> Any:
         """(A Y + Y Bᵀ + C)ᴴ U = Z Sᴴ Xᴴ (A U) + B Z Sᴴ (Xᴴ U) + C₂ (C₁ᴴ U)."""
         xp = array_namespace(U)
         X, S, Z = Y.U, Y.S, Y.V
-        C1, C2 = (xp.astype(C, U.dtype) for C in (self.C1, self.C2))
+        XhAU, XhU, C1hU = self._thin("left", X, U, xp)
         Sh = ct(S, xp=xp)
-        return (
-            Z @ (Sh @ (ct(X, xp=xp) @ self._A(U)))
-            + self._B(Z @ (Sh @ (ct(X, xp=xp) @ U)))
-            + C2 @ (ct(C1, xp=xp) @ U)
-        )
+        out = Z @ (Sh @ XhAU)
+        out += self._B(Z @ (Sh @ XhU))
+        out += xp.astype(self.C2, U.dtype, copy=False) @ C1hU
+        return out
+
+    def galerkin(self, t: float, Y: LowRank, U: Any, V: Any) -> Any:
+        """Uᴴ (A Y + Y Bᵀ + C) V = (Uᴴ A X) S (Zᴴ V) + (Uᴴ X) S (Zᴴ B V) + (Uᴴ C₁)(C₂ᴴ V).
+
+        A is real symmetric, so Uᴴ A X = (Xᴴ A U)ᴴ: every factor is a k × k product of
+        :meth:`left` and :meth:`right`, formed once per step (the S-step evaluates with the
+        same bases at every stage), and a stage costs O(k³) instead of O(n k²).
+        """
+        xp = array_namespace(U, V)
+        X, S, Z = Y.U, Y.S, Y.V
+        ZhV, ZhBV, C2hV = self._thin("right", Z, V, xp)
+        XhAU, XhU, C1hU = self._thin("left", X, U, xp)
+        out = ct(XhAU, xp=xp) @ (S @ ZhV)
+        out += ct(XhU, xp=xp) @ (S @ ZhBV)
+        out += ct(C1hU, xp=xp) @ C2hV
+        return out
+
+    def _thin(self, side: str, W: Any, V: Any, xp: Any) -> tuple[Any, Any, Any]:
+        """The k × k products of ``right`` (W = Z: Zᴴ V, Zᴴ (B V), C₂ᴴ V) or ``left`` (W = X:
+        Xᴴ (A U), Xᴴ U, C₁ᴴ U), remembered for the last (W, V) pair of arrays.
+
+        The K-step sub-problem evaluates F(K V₀ᴴ) V₀ at every Runge–Kutta stage with the same
+        V₀ (the L-step likewise with U₀), so these products — an O(m r) stencil and O(m r²)
+        work each — are formed once per step instead of once per stage.  The pair is held by
+        weak references, and factors are never modified in place by the library.
+        """
+        cached = self._cache.get(side)
+        if cached is not None and cached[0]() is W and cached[1]() is V:
+            return cached[2]
+        Wh = ct(W, xp=xp)
+        if side == "right":
+            C2 = xp.astype(self.C2, V.dtype, copy=False)
+            products = (Wh @ V, Wh @ self._B(V), ct(C2, xp=xp) @ V)
+        else:
+            C1 = xp.astype(self.C1, V.dtype, copy=False)
+            products = (Wh @ self._A(V), Wh @ V, ct(C1, xp=xp) @ V)
+        try:
+            self._cache[side] = (weakref.ref(W), weakref.ref(V), products)
+        except TypeError:  # an array type without weak references: no cache
+            pass
+        return products
 
     # ----------------------------------------------------------------- data
     def initial(self, rank: int = 5, dtype: Any = None) -> LowRank:

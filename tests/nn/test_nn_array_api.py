@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 
 import numpy as np
 import pytest
@@ -10,7 +11,12 @@ import pytest
 from lowrank_ode import nn
 from lowrank_ode._array_api import to_numpy
 
-xps = pytest.importorskip("array_api_strict")
+# LOWRANK_ODE_TEST_NAMESPACE=cupy runs this module on a GPU (benchmarks/gpu_check.py)
+_NAMESPACE = os.environ.get("LOWRANK_ODE_TEST_NAMESPACE", "array_api_strict")
+xps = pytest.importorskip(
+    _NAMESPACE if _NAMESPACE == "array_api_strict" else f"array_api_compat.{_NAMESPACE}"
+)
+pytestmark = pytest.mark.usefixtures("no_implicit_host_copy")
 
 
 def rel(a, b) -> float:
@@ -88,3 +94,53 @@ def test_lenet5_lowrank_on_array_api_strict() -> None:
     rng = np.random.default_rng(2)
     model = nn.lenet5(low_rank=True, ranks=(3, 4, 5), rng=rng)
     _compare(model, nn.SoftmaxCrossEntropy, rng.standard_normal((2, 1, 28, 28)), np.array([3, 7]))
+
+
+def _layers(rng):
+    """Each layer type once, with an input shape it accepts."""
+    img = (2, 2, 6, 6)
+    return [
+        (nn.Dense(5, 3, rng=rng), (4, 5)),
+        (nn.LowRankDense(6, 5, 2, rng=rng), (4, 6)),
+        (nn.Conv2d(2, 3, 3, stride=2, padding=1, rng=rng), img),
+        (nn.LowRankConv2d(2, 4, (3, 2), 2, stride=(1, 2), padding=(0, 1), rng=rng), img),
+        (nn.MaxPool2d(2), img),
+        (nn.MaxPool2d(3, 2), img),
+        (nn.AvgPool2d(2, 1), img),
+        (nn.Flatten(), img),
+        (nn.ReLU(), (4, 5)),
+        (nn.LeakyReLU(0.2), (4, 5)),
+        (nn.Tanh(), (4, 5)),
+    ]
+
+
+@pytest.mark.parametrize("index", range(11))
+def test_each_layer_alone_on_array_api_strict(index) -> None:
+    """Forward, backward (input gradient and parameter gradients) of every layer type."""
+    rng = np.random.default_rng(index)
+    layer, shape = _layers(rng)[index]
+    x = rng.standard_normal(shape)
+    strict = copy.deepcopy(layer)
+    strict.map_params(xps.asarray)
+    y_np = layer.forward(x)
+    y_st = strict.forward(xps.asarray(x))
+    assert isinstance(y_st, type(xps.asarray(1.0)))
+    assert rel(y_st, y_np) < 1e-12
+    dy = rng.standard_normal(y_np.shape)
+    assert rel(strict.backward(xps.asarray(dy)), layer.backward(dy)) < 1e-12
+    g_np, g_st = layer.grads(), strict.grads()
+    assert set(g_np) == set(g_st)
+    for k in g_np:
+        assert rel(g_st[k], g_np[k]) < 1e-12, k
+
+
+def test_im2col_col2im_and_log_softmax_on_array_api_strict() -> None:
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 7, 6))
+    for k, s, p in ((3, 1, 1), ((2, 3), (2, 1), (0, 1))):
+        cols = nn.im2col(x, k, s, p)
+        cols_st = nn.im2col(xps.asarray(x), k, s, p)
+        assert rel(cols_st, cols) == 0.0
+        assert rel(nn.col2im(cols_st, x.shape, k, s, p), nn.col2im(cols, x.shape, k, s, p)) < 1e-14
+    z = 50 * rng.standard_normal((5, 4))
+    assert rel(nn.log_softmax(xps.asarray(z)), nn.log_softmax(z)) < 1e-14

@@ -20,6 +20,7 @@ from studies import (
     schrodinger_adaptive,
 )
 from studies._common import Store, load_results
+from studies._runner import runs_of
 
 FIGURES = {
     "klw_robustness": ["klw_error_vs_h", "klw_robustness"],
@@ -158,7 +159,8 @@ def test_reproduce_rejects_unknown_names(tmp_path):
 def test_mnist_quick_outputs(quick, name):
     """The MNIST studies (bundled subset): one JSON per run, figure, table beside the paper."""
     out, res = quick
-    runs = {k: v for k, v in res[name].items() if isinstance(v, dict)}
+    runs = runs_of(res[name])
+    assert res[name]["_grid"]["state"] == "complete"
     assert runs and all("test_accuracy" in r and "history" in r for r in runs.values())
     # every run names the commit that produced it (7 hex digits, maybe "+dirty", or a version)
     assert all(
