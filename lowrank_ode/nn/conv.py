@@ -179,10 +179,15 @@ def col2im_t(
         raise ValueError(f"col2im_t expected cols_t of shape {expected}, got {shape_of(cols_t)}")
     c6 = xp.reshape(cols_t, (c, kh, kw, n, ho, wo))
     out = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols_t.dtype, device=_device(cols_t))
+    numpy = type(out) is np.ndarray
     for p in range(kh):
         for q in range(kw):
             idx = (slice(None), slice(None), _offset_slice(p, ho, sh), _offset_slice(q, wo, sw))
-            out[idx] = out[idx] + c6[:, p, q, :, :, :]
+            if numpy:  # in place: one read and one write of the slice
+                view = out[idx]
+                view += c6[:, p, q, :, :, :]
+            else:
+                out[idx] = out[idx] + c6[:, p, q, :, :, :]
     if ph or pw:
         out = out[:, :, ph : ph + h, pw : pw + w]
     return xp.permute_dims(out, (1, 0, 2, 3))

@@ -1,11 +1,11 @@
 """Layers with a factorised weight ``W = U S Vᵀ``: :class:`LowRankDense`, :class:`LowRankConv2d`.
 
-The weight is never formed in ``forward``/``backward``.  With ``X`` the layer's input matrix
-(the input itself, or its ``im2col`` patch matrix; rows × n_in) and ``δ`` the output error
-(rows × n_out), the forward pass is ``Y = ((X V) Sᵀ) Uᵀ + b`` and the weight gradient is
-``G = ∂loss/∂W = δᵀ X`` (n_out × n_in).  After :meth:`LowRankLayer.backward` the layer keeps the
-two thin matrices ``X`` and ``δ`` and exposes the products DLRT needs, each in
-``O(rows · k · (n_in + n_out))`` flops, never forming ``G``:
+The weight is not formed in ``forward``/``backward`` (unless that is cheaper, see below).  With
+``X`` the layer's input matrix (the input itself, or its ``im2col`` patch matrix; rows × n_in)
+and ``δ`` the output error (rows × n_out), the forward pass is ``Y = ((X V) Sᵀ) Uᵀ + b`` and the
+weight gradient is ``G = ∂loss/∂W = δᵀ X`` (n_out × n_in).  After :meth:`LowRankLayer.backward`
+the layer keeps the two thin matrices ``X`` and ``δ`` and exposes the products DLRT needs, each
+in ``O(rows · k · (n_in + n_out))`` flops, never forming ``G``:
 
 * ``grad_right(V) = G V``     — ``∂loss/∂K`` at ``W = K Vᵀ`` (K-step),
 * ``grad_left(U) = Gᵀ U``     — ``∂loss/∂L`` at ``W = U Lᵀ`` (L-step),
@@ -14,6 +14,13 @@ two thin matrices ``X`` and ``δ`` and exposes the products DLRT needs, each in
 for bases of any width ``k`` (so the augmented ``2r`` bases work).  The factors need not be
 orthonormal: the K-step evaluates the network at ``U = K, S = I``.  The rank is whatever the
 current factors say; ``forward`` always multiplies by the current ``U, S, V``.
+
+When the weight is small next to the number of rows — the convolutions of LeNet-5, whose
+``n_out × n_in`` kernels (20 × 25, 50 × 500) meet 10⁴–10⁵ patch rows per batch — the thin
+products cost more than the weight itself, and the layer instead forms ``W = U S Vᵀ`` in the
+forward pass and ``G = δᵀ X`` once in the backward pass, answering every product above from
+``G`` (same values up to rounding).  :func:`dense_products_cheaper` decides per forward pass
+from the flop counts; the attribute ``dense_products`` (``True``/``False``) overrides it.
 """
 
 from __future__ import annotations
@@ -39,7 +46,41 @@ from .conv import (
 from .init import check_rank, lowrank_init
 from .layers import Dense, check_2d_input
 
-__all__ = ["LowRankLayer", "LowRankDense", "LowRankConv2d"]
+__all__ = ["LowRankLayer", "LowRankDense", "LowRankConv2d", "dense_products_cheaper"]
+
+
+def dense_products_cheaper(rows: int, n_in: int, n_out: int, rank: int) -> bool:
+    """Whether forming ``W`` and ``G = δᵀ X`` costs fewer flops than the thin products.
+
+    Per forward/backward pass (multiply-adds, the ``n_in``-wide input-gradient product left out
+    as it is needed either way):
+
+    * dense: ``2 · rows · n_in · n_out`` (``X Wᵀ`` and ``δᵀ X``) plus ``6 · r · n_in · n_out``
+      (forming ``W`` and the products of ``G`` with the rank-``r`` and augmented ``2r`` bases);
+    * thin: ``4 · rows · r · (n_in + n_out)`` (``X V`` and ``δ U``, then ``δᵀ (X V)``,
+      ``Xᵀ (δ U)`` and the augmented Galerkin product of a rank-adaptive step).
+
+    Measured on float32 LeNet-5 shapes with one BLAS thread, the dense products are about 3×
+    faster for the first convolution (rows = 73728, 25 → 20, r = 15), break even for the second
+    one (rows = 8192, 500 → 50) near r = 10–20, and lose by 1.6–36× on the MLP layers (rows ≤ 256,
+    500 × 500), where this rule keeps the thin products.
+
+    Parameters
+    ----------
+    rows : int
+        Rows of the layer input (batch size, times output pixels for a convolution).
+    n_in, n_out : int
+        Weight shape ``(n_out, n_in)``.
+    rank : int
+        Current rank (the larger side of a rectangular core).
+
+    Returns
+    -------
+    bool
+    """
+    dense = 2 * rows * n_in * n_out + 6 * rank * n_in * n_out
+    thin = 4 * rows * rank * (n_in + n_out)
+    return dense < thin
 
 
 class LowRankLayer(Layer):
@@ -56,6 +97,9 @@ class LowRankLayer(Layer):
     _param_names = ("U", "S", "V", "b")
     n_in: int
     n_out: int
+    #: ``None``: choose the dense or the thin products by :func:`dense_products_cheaper` at
+    #: every forward pass; ``True``/``False``: always form (never form) ``W`` and ``G``
+    dense_products: bool | None = None
 
     skips_input_grad = True
 
@@ -144,18 +188,29 @@ class LowRankLayer(Layer):
         self._grads = {}
         self._delta: Any = None
         self._DU: Any = None
+        self._G: Any = None
 
     def dense_weight(self) -> Any:
         """``W = U S Vᵀ`` formed explicitly, shape ``(n_out, n_in)`` (tests / dense baselines)."""
         return _ops.matmul(_ops.matmul(self.U, self.S), self.V.T)
 
     # -- the matrix kernels shared by the dense and convolutional versions -------------------
+    def _dense_path(self, rows: int) -> bool:
+        if self.dense_products is not None:
+            return bool(self.dense_products)
+        return dense_products_cheaper(rows, self.n_in, self.n_out, max(shape_of(self.S)))
+
     def _forward_rows(self, X: Any) -> Any:
-        XV = _ops.matmul(X, self.V)
-        self._cache = {"X": X, "XV": XV}
-        self._delta = self._DU = None
+        self._delta = self._DU = self._G = None
         self._grads = {}
-        Y = _ops.matmul(_ops.matmul(XV, self.S.T), self.U.T)
+        if self._dense_path(int(X.shape[0])):
+            W = self.dense_weight()
+            self._cache = {"X": X, "W": W}
+            Y = _ops.matmul(X, W.T)
+        else:
+            XV = _ops.matmul(X, self.V)
+            self._cache = {"X": X, "XV": XV}
+            Y = _ops.matmul(_ops.matmul(XV, self.S.T), self.U.T)
         Y += self.b  # in place: the product is a fresh array
         return Y
 
@@ -163,6 +218,17 @@ class LowRankLayer(Layer):
         """Keep ``δ = D``, fill the gradients, return ``dX = ((δ U) S) Vᵀ`` (or ``dXᵀ``)."""
         xp = aa.array_namespace(D)
         self._delta = D
+        W = self._cache.get("W")
+        if W is not None:  # dense products: G = δᵀ X once, every product from it
+            G = _ops.matmul(D.T, self._cache["X"])
+            self._G = G  # rebound, never mutated, like δU below
+            self._grads = {
+                "S": _ops.matmul(_ops.matmul(self.U.T, G), self.V),
+                "b": xp.sum(D, axis=0),
+            }
+            if not input_grad:
+                return None
+            return _ops.matmul(W.T, D.T) if transposed else _ops.matmul(D, W)
         DU = _ops.matmul(D, self.U)  # rows × r, kept for grad_left / grad_galerkin at U
         self._DU = DU  # rebound, never mutated: shallow copies keep their own pass's δU
         self._grads = {
@@ -202,6 +268,8 @@ class LowRankLayer(Layer):
         """
         self._check_basis(V, self.n_in, "V", "grad_right")
         X, D = self._thin()
+        if self._G is not None:
+            return _ops.matmul(self._G, V)
         XV = self._cache["XV"] if V is self.V else _ops.matmul(X, V)
         return _ops.matmul(D.T, XV)
 
@@ -218,6 +286,8 @@ class LowRankLayer(Layer):
         """
         self._check_basis(U, self.n_out, "U", "grad_left")
         X, D = self._thin()
+        if self._G is not None:
+            return _ops.matmul(self._G.T, U)
         DU = self._DU if U is self.U else _ops.matmul(D, U)
         return _ops.matmul(X.T, DU)
 
@@ -236,6 +306,8 @@ class LowRankLayer(Layer):
         self._check_basis(U, self.n_out, "U", "grad_galerkin")
         self._check_basis(V, self.n_in, "V", "grad_galerkin")
         X, D = self._thin()
+        if self._G is not None:
+            return _ops.matmul(_ops.matmul(U.T, self._G), V)
         XV = self._cache["XV"] if V is self.V else _ops.matmul(X, V)
         DU = self._DU if U is self.U else _ops.matmul(D, U)
         return _ops.matmul(DU.T, XV)
@@ -243,7 +315,7 @@ class LowRankLayer(Layer):
     def grad_dense(self) -> Any:
         """``G = δᵀ X`` formed explicitly, shape ``(n_out, n_in)`` (tests / dense baselines)."""
         X, D = self._thin()
-        return _ops.matmul(D.T, X)
+        return self._G if self._G is not None else _ops.matmul(D.T, X)
 
     def vanilla_grads(self, U: Any, V: Any) -> tuple[Any, Any]:
         """Gradients of the plain factorisation ``W = U Vᵀ``: ``(∂/∂U, ∂/∂V) = (G V, Gᵀ U)``.
