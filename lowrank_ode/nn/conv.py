@@ -27,7 +27,15 @@ from . import _ops
 from .base import Layer, as_rng, pair, shape_of
 from .init import dense_init
 
-__all__ = ["conv_output_size", "im2col", "col2im", "col2im_t", "Conv2d", "check_conv_input"]
+__all__ = [
+    "conv_output_size",
+    "im2col",
+    "im2col_t",
+    "col2im",
+    "col2im_t",
+    "Conv2d",
+    "check_conv_input",
+]
 
 
 def conv_output_size(size: int, k: int, stride: int, padding: int) -> int:
@@ -112,6 +120,60 @@ def im2col(
     # one copy, straight into the final layout (N, Ho, Wo, C, kh*kw): the reshape is free
     cols = xp.stack(slices, axis=-1)
     return xp.reshape(cols, (n * ho * wo, c * kh * kw))
+
+
+def im2col_t(
+    x: Any,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+) -> Any:
+    """Transposed patch matrix ``Xᵀ = im2col(x)ᵀ``, built directly (no transpose of ``X``).
+
+    Row ``(c*kh + p)*kw + q`` holds, for every output pixel ``(n, i, j)`` in C order, the input
+    value at channel ``c``, kernel offset ``(p, q)``: one strided slice of the whole batch per
+    kernel offset, copied with its rows of ``Wo`` pixels intact.  The layers compute in this
+    layout — ``Yᵀ = W_mat Xᵀ`` is a ``(c_out, N, Ho, Wo)`` buffer, channels first — so that the
+    activations between layers are channel-major, as :func:`col2im_t` returns its gradients,
+    and no layer transposes a batch.  Reading from a channel-major input (a permuted view of a
+    ``(C, N, H, W)`` buffer) is contiguous.
+
+    Parameters
+    ----------
+    x : array, shape (N, C, H, W)
+    kernel_size, stride, padding : int or (int, int)
+
+    Returns
+    -------
+    Xt : array, shape (C*kh*kw, N*Ho*Wo)
+    """
+    xp = aa.array_namespace(x)
+    (kh, kw), (sh, sw), (ph, pw) = _geometry(kernel_size, stride, padding)
+    ho, wo = check_conv_input(x, int(x.shape[1]), (kh, kw), (sh, sw), (ph, pw), "im2col_t")
+    n, c, h, w = shape_of(x)
+    xc = xp.permute_dims(x, (1, 0, 2, 3))  # (C, N, H, W): a contiguous view of channel-major x
+    if ph or pw:
+        xpad = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=x.dtype, device=_device(x))
+        xpad[:, :, ph : ph + h, pw : pw + w] = xc
+        xc = xpad
+    slices = [
+        xc[:, :, _offset_slice(p, ho, sh), _offset_slice(q, wo, sw)]
+        for p in range(kh)
+        for q in range(kw)
+    ]
+    cols = xp.stack(slices, axis=1)  # (C, kh*kw, N, Ho, Wo): one copy, the reshape is free
+    return xp.reshape(cols, (c * kh * kw, n * ho * wo))
+
+
+def cols_t_to_nchw(Yt: Any, n: int, ho: int, wo: int, *, xp: Any) -> Any:
+    """``(C, N*Ho*Wo)`` channel-major rows to an ``(N, C, Ho, Wo)`` view (no copy)."""
+    return xp.permute_dims(xp.reshape(Yt, (int(Yt.shape[0]), n, ho, wo)), (1, 0, 2, 3))
+
+
+def nchw_to_cols_t(y: Any, *, xp: Any) -> Any:
+    """``(N, C, Ho, Wo)`` batch to ``(C, N*Ho*Wo)`` (free for a channel-major ``y``)."""
+    n, c, ho, wo = shape_of(y)
+    return xp.reshape(xp.permute_dims(y, (1, 0, 2, 3)), (c, n * ho * wo))
 
 
 def col2im(
@@ -201,19 +263,11 @@ def _geometry(
     return pair(kernel_size, "kernel_size"), pair(stride, "stride"), pair(padding, "padding")
 
 
-def rows_to_nchw(Y: Any, n: int, ho: int, wo: int, *, xp: Any) -> Any:
-    """``(N*Ho*Wo, C)`` rows (im2col order) to an ``(N, C, Ho, Wo)`` batch."""
-    return xp.permute_dims(xp.reshape(Y, (n, ho, wo, int(Y.shape[1]))), (0, 3, 1, 2))
-
-
-def nchw_to_rows(y: Any, *, xp: Any) -> Any:
-    """``(N, C, Ho, Wo)`` batch to ``(N*Ho*Wo, C)`` rows (im2col order); inverse of the above."""
-    n, c, ho, wo = shape_of(y)
-    return xp.reshape(xp.permute_dims(y, (0, 2, 3, 1)), (n * ho * wo, c))
-
-
 class Conv2d(Layer):
     """2-D convolution, NCHW, through ``im2col``: ``Y = im2col(x) W_matᵀ + b``.
+
+    Computed as ``Yᵀ = W_mat Xᵀ`` with ``Xᵀ = im2col_t(x)``; the output is an NCHW view of a
+    channel-major ``(c_out, N, Ho, Wo)`` buffer (see :func:`im2col_t`).
 
     Parameters
     ----------
@@ -281,11 +335,11 @@ class Conv2d(Layer):
         ho, wo = check_conv_input(
             x, self.c_in, self.kernel_size, self.stride, self.padding, "Conv2d"
         )
-        X = im2col(x, self.kernel_size, self.stride, self.padding)
-        self._cache = {"X": X, "x_shape": shape_of(x), "out": (ho, wo)}
-        Y = _ops.matmul(X, self.W_mat.T)
-        Y += self.b  # in place: the product is a fresh array
-        return rows_to_nchw(Y, int(x.shape[0]), ho, wo, xp=xp)
+        Xt = im2col_t(x, self.kernel_size, self.stride, self.padding)
+        self._cache = {"Xt": Xt, "x_shape": shape_of(x), "out": (ho, wo)}
+        Yt = _ops.matmul(self.W_mat, Xt)  # Yᵀ = W_mat Xᵀ: channel-major output
+        Yt += xp.reshape(self.b, (self.n_out, 1))  # in place: the product is a fresh array
+        return cols_t_to_nchw(Yt, int(x.shape[0]), ho, wo, xp=xp)
 
     skips_input_grad = True
 
@@ -303,14 +357,14 @@ class Conv2d(Layer):
         dx : array, shape (N, c_in, H, W)
         """
         xp = aa.array_namespace(dy)
-        X, x_shape, (ho, wo) = self._cache["X"], self._cache["x_shape"], self._cache["out"]
+        Xt, x_shape, (ho, wo) = self._cache["Xt"], self._cache["x_shape"], self._cache["out"]
         _check_dy(dy, (x_shape[0], self.c_out, ho, wo), "Conv2d")
-        D = nchw_to_rows(dy, xp=xp)
-        gW = _ops.matmul(D.T, X)
-        self._grads = {"W": xp.reshape(gW, shape_of(self.W)), "b": xp.sum(D, axis=0)}
+        Dt = nchw_to_cols_t(dy, xp=xp)  # δᵀ
+        gW = _ops.matmul(Dt, Xt.T)
+        self._grads = {"W": xp.reshape(gW, shape_of(self.W)), "b": xp.sum(Dt, axis=1)}
         if not input_grad:
             return None
-        dXt = _ops.matmul(self.W_mat.T, D.T)  # (dX)ᵀ, contiguous for col2im_t
+        dXt = _ops.matmul(self.W_mat.T, Dt)  # (dX)ᵀ, contiguous for col2im_t
         return col2im_t(dXt, x_shape, self.kernel_size, self.stride, self.padding)
 
     def __repr__(self) -> str:

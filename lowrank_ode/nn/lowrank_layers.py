@@ -39,9 +39,9 @@ from .conv import (
     _check_dy,
     check_conv_input,
     col2im_t,
-    im2col,
-    nchw_to_rows,
-    rows_to_nchw,
+    cols_t_to_nchw,
+    im2col_t,
+    nchw_to_cols_t,
 )
 from .init import check_rank, lowrank_init
 from .layers import Dense, check_2d_input
@@ -213,6 +213,26 @@ class LowRankLayer(Layer):
             Y = _ops.matmul(_ops.matmul(XV, self.S.T), self.U.T)
         Y += self.b  # in place: the product is a fresh array
         return Y
+
+    def _forward_cols_t(self, Xt: Any) -> Any:
+        """Channel-major :meth:`_forward_rows`: ``Yᵀ`` (n_out × rows) from ``Xᵀ``.
+
+        The cached ``X`` is the transposed view ``(Xᵀ)ᵀ``; the products take it as it is.
+        """
+        xp = aa.array_namespace(Xt)
+        X = Xt.T
+        self._delta = self._DU = self._G = None
+        self._grads = {}
+        if self._dense_path(int(X.shape[0])):
+            W = self.dense_weight()
+            self._cache = {"X": X, "W": W}
+            Yt = _ops.matmul(W, Xt)
+        else:
+            XV = _ops.matmul(X, self.V)
+            self._cache = {"X": X, "XV": XV}
+            Yt = _ops.matmul(_ops.matmul(self.U, self.S), XV.T)
+        Yt += xp.reshape(self.b, (self.n_out, 1))  # in place: the product is a fresh array
+        return Yt
 
     def _backward_rows(self, D: Any, transposed: bool = False, input_grad: bool = True) -> Any:
         """Keep ``δ = D``, fill the gradients, return ``dX = ((δ U) S) Vᵀ`` (or ``dXᵀ``)."""
@@ -438,7 +458,9 @@ class LowRankConv2d(LowRankLayer):
     """Convolution with factorised matricised kernel ``W_mat = U S Vᵀ`` (``n_in = c_in*kh*kw``).
 
     Forward: ``Y = ((X V) Sᵀ) Uᵀ + b`` with ``X = im2col(x)`` (shape ``(N*Ho*Wo, c_in*kh*kw)``),
-    reshaped to ``(N, c_out, Ho, Wo)``; see :mod:`lowrank_ode.nn.conv` for the orderings.
+    reshaped to ``(N, c_out, Ho, Wo)``; see :mod:`lowrank_ode.nn.conv` for the orderings.  It is
+    computed channel-major, ``Yᵀ = (U S) (X V)ᵀ`` from ``Xᵀ = im2col_t(x)`` (or ``W Xᵀ`` with the
+    dense products), so the output is an NCHW view of a ``(c_out, N, Ho, Wo)`` buffer.
 
     Parameters
     ----------
@@ -490,11 +512,10 @@ class LowRankConv2d(LowRankLayer):
         ho, wo = check_conv_input(
             x, self.c_in, self.kernel_size, self.stride, self.padding, "LowRankConv2d"
         )
-        X = im2col(x, self.kernel_size, self.stride, self.padding)
-        Y = self._forward_rows(X)
+        Yt = self._forward_cols_t(im2col_t(x, self.kernel_size, self.stride, self.padding))
         self._cache["x_shape"] = shape_of(x)
         self._cache["out"] = (ho, wo)
-        return rows_to_nchw(Y, int(x.shape[0]), ho, wo, xp=xp)
+        return cols_t_to_nchw(Yt, int(x.shape[0]), ho, wo, xp=xp)
 
     def backward(self, dy: Any, input_grad: bool = True) -> Any:
         """Keep ``δ`` (the rows of ``dy``), fill ``grads()`` and return ``dx``.
@@ -514,7 +535,8 @@ class LowRankConv2d(LowRankLayer):
             raise RuntimeError("LowRankConv2d.backward called before forward")
         x_shape, (ho, wo) = self._cache["x_shape"], self._cache["out"]
         _check_dy(dy, (x_shape[0], self.c_out, ho, wo), "LowRankConv2d")
-        dXt = self._backward_rows(nchw_to_rows(dy, xp=xp), transposed=True, input_grad=input_grad)
+        D = nchw_to_cols_t(dy, xp=xp).T  # δ as a view of the channel-major δᵀ
+        dXt = self._backward_rows(D, transposed=True, input_grad=input_grad)
         if not input_grad:
             return None
         return col2im_t(dXt, x_shape, self.kernel_size, self.stride, self.padding)
