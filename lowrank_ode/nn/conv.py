@@ -33,6 +33,7 @@ __all__ = [
     "im2col_t",
     "col2im",
     "col2im_t",
+    "col2im_t_product",
     "Conv2d",
     "check_conv_input",
 ]
@@ -255,6 +256,61 @@ def col2im_t(
     return xp.permute_dims(out, (1, 0, 2, 3))
 
 
+def col2im_t_product(
+    A: Any,
+    B: Any,
+    x_shape: tuple[int, int, int, int],
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+) -> Any:
+    """``col2im_t(A @ B)`` without forming the ``(C*kh*kw, N*Ho*Wo)`` product.
+
+    The input gradient of a convolution is ``col2im_t(W_matᵀ δᵀ)`` (``col2im_t(V (Sᵀ (δU)ᵀ))``
+    for a factorised kernel).  Its rows for kernel offset ``(p, q)`` are ``A_pq B`` with
+    ``A_pq`` the ``C`` rows of ``A`` at that offset; each such ``(C, N*Ho*Wo)`` block is
+    computed and added into its strided slice at once, so the large product never makes a
+    round trip through memory.  Same values as ``col2im_t(A @ B)`` up to rounding.
+
+    Parameters
+    ----------
+    A : array, shape (C*kh*kw, k)
+    B : array, shape (k, N*Ho*Wo)
+    x_shape : (N, C, H, W)
+    kernel_size, stride, padding : int or (int, int)
+
+    Returns
+    -------
+    x : array, shape (N, C, H, W)
+        A permuted view of a ``(C, N, H, W)`` buffer.
+    """
+    xp = aa.array_namespace(A, B)
+    n, c, h, w = (int(s) for s in x_shape)
+    (kh, kw), (sh, sw), (ph, pw) = _geometry(kernel_size, stride, padding)
+    ho, wo = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+    k = int(A.shape[1]) if A.ndim == 2 else -1
+    if shape_of(A) != (c * kh * kw, k) or shape_of(B) != (k, n * ho * wo):
+        raise ValueError(
+            f"col2im_t_product expected A of shape {(c * kh * kw, 'k')} and B of shape "
+            f"{('k', n * ho * wo)}, got {shape_of(A)} and {shape_of(B)}"
+        )
+    A4 = xp.reshape(A, (c, kh, kw, k))
+    out = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=B.dtype, device=_device(B))
+    numpy = type(out) is np.ndarray
+    for p in range(kh):
+        for q in range(kw):
+            idx = (slice(None), slice(None), _offset_slice(p, ho, sh), _offset_slice(q, wo, sw))
+            block = xp.reshape(_ops.matmul(A4[:, p, q, :], B), (c, n, ho, wo))
+            if numpy:  # in place: one read and one write of the slice
+                view = out[idx]
+                view += block
+            else:
+                out[idx] = out[idx] + block
+    if ph or pw:
+        out = out[:, :, ph : ph + h, pw : pw + w]
+    return xp.permute_dims(out, (1, 0, 2, 3))
+
+
 def _geometry(
     kernel_size: int | tuple[int, int],
     stride: int | tuple[int, int],
@@ -364,8 +420,10 @@ class Conv2d(Layer):
         self._grads = {"W": xp.reshape(gW, shape_of(self.W)), "b": xp.sum(Dt, axis=1)}
         if not input_grad:
             return None
-        dXt = _ops.matmul(self.W_mat.T, Dt)  # (dX)ᵀ, contiguous for col2im_t
-        return col2im_t(dXt, x_shape, self.kernel_size, self.stride, self.padding)
+        # dx = col2im_t(W_matᵀ δᵀ), one kernel offset at a time
+        return col2im_t_product(
+            self.W_mat.T, Dt, x_shape, self.kernel_size, self.stride, self.padding
+        )
 
     def __repr__(self) -> str:
         return (

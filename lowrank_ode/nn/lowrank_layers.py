@@ -38,7 +38,7 @@ from .conv import (
     _check_conv_hyper,
     _check_dy,
     check_conv_input,
-    col2im_t,
+    col2im_t_product,
     cols_t_to_nchw,
     im2col_t,
     nchw_to_cols_t,
@@ -234,8 +234,13 @@ class LowRankLayer(Layer):
         Yt += xp.reshape(self.b, (self.n_out, 1))  # in place: the product is a fresh array
         return Yt
 
-    def _backward_rows(self, D: Any, transposed: bool = False, input_grad: bool = True) -> Any:
-        """Keep ``δ = D``, fill the gradients, return ``dX = ((δ U) S) Vᵀ`` (or ``dXᵀ``)."""
+    def _backward_rows(self, D: Any, factored: bool = False, input_grad: bool = True) -> Any:
+        """Keep ``δ = D``, fill the gradients, return ``dX = ((δ U) S) Vᵀ``.
+
+        With ``factored``, return ``dXᵀ`` as two factors ``(A, B)``, ``dXᵀ = A B``:
+        ``(V, Sᵀ (δU)ᵀ)`` or, with the dense products, ``(Wᵀ, δᵀ)`` (for
+        :func:`~lowrank_ode.nn.conv.col2im_t_product`).
+        """
         xp = aa.array_namespace(D)
         self._delta = D
         W = self._cache.get("W")
@@ -248,7 +253,7 @@ class LowRankLayer(Layer):
             }
             if not input_grad:
                 return None
-            return _ops.matmul(W.T, D.T) if transposed else _ops.matmul(D, W)
+            return (W.T, D.T) if factored else _ops.matmul(D, W)
         DU = _ops.matmul(D, self.U)  # rows × r, kept for grad_left / grad_galerkin at U
         self._DU = DU  # rebound, never mutated: shallow copies keep their own pass's δU
         self._grads = {
@@ -257,8 +262,8 @@ class LowRankLayer(Layer):
         }
         if not input_grad:
             return None
-        if transposed:  # dXᵀ = V (Sᵀ (δU)ᵀ), contiguous (n_in, rows) for col2im_t
-            return _ops.matmul(self.V, _ops.matmul(self.S.T, DU.T))
+        if factored:  # dXᵀ = V (Sᵀ (δU)ᵀ)
+            return self.V, _ops.matmul(self.S.T, DU.T)
         return _ops.matmul(_ops.matmul(DU, self.S), self.V.T)
 
     def _thin(self) -> tuple[Any, Any]:
@@ -536,10 +541,11 @@ class LowRankConv2d(LowRankLayer):
         x_shape, (ho, wo) = self._cache["x_shape"], self._cache["out"]
         _check_dy(dy, (x_shape[0], self.c_out, ho, wo), "LowRankConv2d")
         D = nchw_to_cols_t(dy, xp=xp).T  # δ as a view of the channel-major δᵀ
-        dXt = self._backward_rows(D, transposed=True, input_grad=input_grad)
-        if not input_grad:
+        factors = self._backward_rows(D, factored=True, input_grad=input_grad)
+        if factors is None:
             return None
-        return col2im_t(dXt, x_shape, self.kernel_size, self.stride, self.padding)
+        A, B = factors
+        return col2im_t_product(A, B, x_shape, self.kernel_size, self.stride, self.padding)
 
     def to_dense(self) -> Conv2d:
         """A :class:`~lowrank_ode.nn.conv.Conv2d` with kernel ``reshape(U S Vᵀ)``, same bias."""

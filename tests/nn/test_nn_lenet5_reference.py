@@ -167,3 +167,20 @@ def test_max_pool_ties_go_to_the_first_maximum() -> None:
         axis=-1,
     )
     assert not np.array_equal(pool_backward(last, dy), pool_backward(arg, dy))
+
+
+@pytest.mark.parametrize(
+    ("kernel", "stride", "padding"), [(5, 1, 0), (3, 2, 1), ((2, 3), (1, 2), (1, 0))]
+)
+def test_col2im_t_product_is_col2im_t_of_the_product(kernel, stride, padding) -> None:
+    rng = np.random.default_rng(4)
+    x_shape = (2, 3, 7, 6)
+    kh, kw = nn.base.pair(kernel, "kernel")
+    rows = nn.im2col(rng.standard_normal(x_shape), kernel, stride, padding).shape[0]
+    A, B = rng.standard_normal((3 * kh * kw, 4)), rng.standard_normal((4, rows))
+    got = nn.conv.col2im_t_product(A, B, x_shape, kernel, stride, padding)
+    want = nn.conv.col2im_t(A @ B, x_shape, kernel, stride, padding)
+    assert got.shape == x_shape
+    assert rel(got, want) < TOL
+    with pytest.raises(ValueError, match="col2im_t_product expected A"):
+        nn.conv.col2im_t_product(A[:-1], B, x_shape, kernel, stride, padding)
