@@ -18,6 +18,11 @@ ReLU), float32, SGD (lr 0.05), batch 128:
   500) with the truncated-SVD start;
 * torch: the dense LeNet-5 and its U Vᵀ factorisation (r = 20 in every factorised layer).
 
+One caveat of a shared process: OpenMP and OpenBLAS worker threads spin for a while after a
+parallel call before they sleep, and interleaving charges that spinning to whichever step runs
+next.  ``--blocked`` times each configuration's rounds back to back instead, to check that the
+order does not decide the ratios.
+
 Reported: median step time, interquartile range, and the ratio to torch dense of the same
 network measured in the same run; then one full epoch with evaluation per configuration and
 side (wall time, train and test accuracy).  The torch models are written here from the
@@ -52,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.linalg  # noqa: F401  (loaded now, so that its BLAS pool is in the thread record)
 
 from lowrank_ode.dlrt import TrainConfig, Trainer
 
@@ -245,9 +251,19 @@ def _stats(times: list[float]) -> dict[str, float]:
 
 
 def steps(
-    model: str, data: tuple[np.ndarray, ...], repeats: int, warmup: int, seed: int
+    model: str,
+    data: tuple[np.ndarray, ...],
+    repeats: int,
+    warmup: int,
+    seed: int,
+    blocked: bool = False,
 ) -> list[dict[str, Any]]:
-    """Interleaved step timings of every NumPy and torch configuration of ``model``."""
+    """Step timings of every NumPy and torch configuration of ``model``, interleaved.
+
+    With ``blocked``, each configuration's rounds run back to back instead: a check of the
+    interleaving itself (worker threads of one library that spin after its calls are charged
+    to whatever runs next).
+    """
     cfg = MLP if model == "mlp" else LENET
     bs = int(cfg["batch_size"])
     x_tr, y_tr = _images(data[0], model), data[1]
@@ -276,11 +292,14 @@ def steps(
             fn(i)
     start_ranks = {label: obj.ranks() for side, label, _, obj in runners if side == "numpy"}
     times: list[list[float]] = [[] for _ in runners]
-    for i in range(repeats):
-        for k, (_, _, fn, _) in enumerate(runners):
-            t0 = time.perf_counter()
-            fn(warmup + i)
-            times[k].append(time.perf_counter() - t0)
+    if blocked:  # each configuration's rounds back to back
+        schedule = [(k, i) for k in range(len(runners)) for i in range(repeats)]
+    else:  # one round = one step of every configuration
+        schedule = [(k, i) for i in range(repeats) for k in range(len(runners))]
+    for k, i in schedule:
+        t0 = time.perf_counter()
+        runners[k][2](warmup + i)
+        times[k].append(time.perf_counter() - t0)
     rows = []
     for (side, label, _, obj), t in zip(runners, times, strict=True):
         row = {"side": side, "config": label, **_stats(t)}
@@ -388,6 +407,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="smoke run: 3 rounds, 1 warm-up, epochs on 512 training images",
     )
     p.add_argument("--skip-epochs", action="store_true", help="step timings only")
+    p.add_argument(
+        "--blocked",
+        action="store_true",
+        help="time each configuration's rounds back to back instead of interleaved",
+    )
     p.add_argument("--models", default="mlp,lenet5", help="comma-separated: mlp, lenet5")
     p.add_argument("--data-dir", default=None, help="MNIST IDX files (default $LOWRANK_ODE_DATA)")
     p.add_argument("--seed", type=int, default=0)
@@ -414,6 +438,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "repeats": repeats,
             "warmup": warmup,
             "quick": a.quick,
+            "order": "blocked" if a.blocked else "interleaved",
             "data": source,
             "threads": thread_settings(),
             "numpy": np.__version__,
@@ -426,14 +451,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     t = result["meta"]["threads"]
     print(f"data: {source}; torch threads {t['torch_num_threads']}; pools: {t['threadpools']}")
     for m in models:
-        rows = steps(m, data, repeats, warmup, a.seed)
+        rows = steps(m, data, repeats, warmup, a.seed, a.blocked)
         result[f"{m}_steps"] = rows
-        print("\n" + step_table(f"{m}: one training step, {repeats} interleaved rounds", rows))
+        order = "blocked" if a.blocked else "interleaved"
+        print("\n" + step_table(f"{m}: one training step, {repeats} {order} rounds", rows))
         if not a.skip_epochs:
             rows = epochs(m, epoch_data, a.seed)
             result[f"{m}_epoch"] = rows
             n = len(epoch_data[0])
             print("\n" + epoch_table(f"{m}: one epoch ({n} images) with evaluation", rows))
+    result["meta"]["threads_at_end"] = thread_settings()
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
     print(f"\nwrote {a.out}")
