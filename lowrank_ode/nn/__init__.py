@@ -24,8 +24,8 @@ All numerical code goes through ``xp = array_namespace(x)`` and uses only array-
 so the same layers run on NumPy, CuPy and ``array_api_strict`` arrays (parameters are created
 as NumPy arrays; move them with ``map_params``).  Shapes: dense inputs ``(batch, n_in)``,
 images NCHW ``(N, C, H, W)``.  ``im2col``/``col2im`` loop only over the ``kh·kw`` kernel offsets.
-The convolutions compute channel-major (``Yᵀ = W_mat Xᵀ`` from ``im2col_t``) and return NCHW
-views of ``(C, N, H, W)`` buffers, so no layer transposes a batch.
+The convolutions compute transposed (``Yᵀ = W_mat Xᵀ`` from ``im2col_t``) and return NCHW
+views of ``(C, H, W, N)`` buffers (batch index innermost), so no layer transposes a batch.
 
 Weights and factorisations
 --------------------------

@@ -129,15 +129,16 @@ def im2col_t(
     stride: int | tuple[int, int] = 1,
     padding: int | tuple[int, int] = 0,
 ) -> Any:
-    """Transposed patch matrix ``Xᵀ = im2col(x)ᵀ``, built directly (no transpose of ``X``).
+    """Transposed patch matrix of an NCHW batch, batch index innermost.
 
-    Row ``(c*kh + p)*kw + q`` holds, for every output pixel ``(n, i, j)`` in C order, the input
-    value at channel ``c``, kernel offset ``(p, q)``: one strided slice of the whole batch per
-    kernel offset, copied with its rows of ``Wo`` pixels intact.  The layers compute in this
-    layout — ``Yᵀ = W_mat Xᵀ`` is a ``(c_out, N, Ho, Wo)`` buffer, channels first — so that the
-    activations between layers are channel-major, as :func:`col2im_t` returns its gradients,
-    and no layer transposes a batch.  Reading from a channel-major input (a permuted view of a
-    ``(C, N, H, W)`` buffer) is contiguous.
+    Row ``(c*kh + p)*kw + q`` (channel ``c``, kernel offset ``(p, q)``, as in :func:`im2col`)
+    holds the input values of every output pixel, column ``(i*Wo + j)*N + n`` for pixel
+    ``(i, j)`` of image ``n``: the columns of ``im2col(x)ᵀ`` in the order ``(i, j, n)`` instead
+    of ``(n, i, j)``.  The layers compute in this layout — ``Yᵀ = W_mat Xᵀ`` is a
+    ``(c_out, Ho, Wo, N)`` buffer — and pass on NCHW views of ``(C, H, W, N)`` buffers, so that
+    each kernel offset's slice is copied in runs of ``Wo·N`` contiguous values (``Wo`` for the
+    NCHW order), pooling and ReLU walk long contiguous runs, and no layer transposes a batch.
+    An input in another memory layout is first copied to ``(C, H, W, N)`` (NumPy).
 
     Parameters
     ----------
@@ -146,35 +147,37 @@ def im2col_t(
 
     Returns
     -------
-    Xt : array, shape (C*kh*kw, N*Ho*Wo)
+    Xt : array, shape (C*kh*kw, Ho*Wo*N)
     """
     xp = aa.array_namespace(x)
     (kh, kw), (sh, sw), (ph, pw) = _geometry(kernel_size, stride, padding)
     ho, wo = check_conv_input(x, int(x.shape[1]), (kh, kw), (sh, sw), (ph, pw), "im2col_t")
     n, c, h, w = shape_of(x)
-    xc = xp.permute_dims(x, (1, 0, 2, 3))  # (C, N, H, W): a contiguous view of channel-major x
+    xc = xp.permute_dims(x, (1, 2, 3, 0))  # (C, H, W, N): a view, contiguous for our outputs
+    if type(xc) is np.ndarray:
+        xc = np.ascontiguousarray(xc)  # no copy unless x came in another layout (the data)
     if ph or pw:
-        xpad = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=x.dtype, device=_device(x))
-        xpad[:, :, ph : ph + h, pw : pw + w] = xc
+        xpad = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype, device=_device(x))
+        xpad[:, ph : ph + h, pw : pw + w, :] = xc
         xc = xpad
     slices = [
-        xc[:, :, _offset_slice(p, ho, sh), _offset_slice(q, wo, sw)]
+        xc[:, _offset_slice(p, ho, sh), _offset_slice(q, wo, sw), :]
         for p in range(kh)
         for q in range(kw)
     ]
-    cols = xp.stack(slices, axis=1)  # (C, kh*kw, N, Ho, Wo): one copy, the reshape is free
-    return xp.reshape(cols, (c * kh * kw, n * ho * wo))
+    cols = xp.stack(slices, axis=1)  # (C, kh*kw, Ho, Wo, N): one copy, the reshape is free
+    return xp.reshape(cols, (c * kh * kw, ho * wo * n))
 
 
 def cols_t_to_nchw(Yt: Any, n: int, ho: int, wo: int, *, xp: Any) -> Any:
-    """``(C, N*Ho*Wo)`` channel-major rows to an ``(N, C, Ho, Wo)`` view (no copy)."""
-    return xp.permute_dims(xp.reshape(Yt, (int(Yt.shape[0]), n, ho, wo)), (1, 0, 2, 3))
+    """``(C, Ho*Wo*N)`` columns (:func:`im2col_t` order) to an ``(N, C, Ho, Wo)`` view."""
+    return xp.permute_dims(xp.reshape(Yt, (int(Yt.shape[0]), ho, wo, n)), (3, 0, 1, 2))
 
 
 def nchw_to_cols_t(y: Any, *, xp: Any) -> Any:
-    """``(N, C, Ho, Wo)`` batch to ``(C, N*Ho*Wo)`` (free for a channel-major ``y``)."""
+    """``(N, C, Ho, Wo)`` batch to ``(C, Ho*Wo*N)`` columns; free for a ``(C, H, W, N)`` buffer."""
     n, c, ho, wo = shape_of(y)
-    return xp.reshape(xp.permute_dims(y, (1, 0, 2, 3)), (c, n * ho * wo))
+    return xp.reshape(xp.permute_dims(y, (1, 2, 3, 0)), (c, ho * wo * n))
 
 
 def col2im(
@@ -264,51 +267,52 @@ def col2im_t_product(
     stride: int | tuple[int, int] = 1,
     padding: int | tuple[int, int] = 0,
 ) -> Any:
-    """``col2im_t(A @ B)`` without forming the ``(C*kh*kw, N*Ho*Wo)`` product.
+    """Adjoint of :func:`im2col_t` applied to ``A @ B``, without forming the product.
 
-    The input gradient of a convolution is ``col2im_t(W_matᵀ δᵀ)`` (``col2im_t(V (Sᵀ (δU)ᵀ))``
-    for a factorised kernel).  Its rows for kernel offset ``(p, q)`` are ``A_pq B`` with
-    ``A_pq`` the ``C`` rows of ``A`` at that offset; each such ``(C, N*Ho*Wo)`` block is
-    computed and added into its strided slice at once, so the large product never makes a
-    round trip through memory.  Same values as ``col2im_t(A @ B)`` up to rounding.
+    The input gradient of a convolution is this adjoint of ``W_matᵀ δᵀ`` (of ``V (Sᵀ (δU)ᵀ)``
+    for a factorised kernel), columns in :func:`im2col_t` order.  Its rows for kernel offset
+    ``(p, q)`` are ``A_pq B`` with ``A_pq`` the ``C`` rows of ``A`` at that offset; each such
+    ``(C, Ho*Wo*N)`` block is computed and added into its strided slice at once, so the large
+    product never makes a round trip through memory.  Equals :func:`col2im_t` of ``A @ B`` with
+    its columns reordered from ``(i, j, n)`` to ``(n, i, j)``, up to rounding.
 
     Parameters
     ----------
     A : array, shape (C*kh*kw, k)
-    B : array, shape (k, N*Ho*Wo)
+    B : array, shape (k, Ho*Wo*N)
     x_shape : (N, C, H, W)
     kernel_size, stride, padding : int or (int, int)
 
     Returns
     -------
     x : array, shape (N, C, H, W)
-        A permuted view of a ``(C, N, H, W)`` buffer.
+        A permuted view of a ``(C, H, W, N)`` buffer.
     """
     xp = aa.array_namespace(A, B)
     n, c, h, w = (int(s) for s in x_shape)
     (kh, kw), (sh, sw), (ph, pw) = _geometry(kernel_size, stride, padding)
     ho, wo = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
     k = int(A.shape[1]) if A.ndim == 2 else -1
-    if shape_of(A) != (c * kh * kw, k) or shape_of(B) != (k, n * ho * wo):
+    if shape_of(A) != (c * kh * kw, k) or shape_of(B) != (k, ho * wo * n):
         raise ValueError(
             f"col2im_t_product expected A of shape {(c * kh * kw, 'k')} and B of shape "
-            f"{('k', n * ho * wo)}, got {shape_of(A)} and {shape_of(B)}"
+            f"{('k', ho * wo * n)}, got {shape_of(A)} and {shape_of(B)}"
         )
     A4 = xp.reshape(A, (c, kh, kw, k))
-    out = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=B.dtype, device=_device(B))
+    out = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=B.dtype, device=_device(B))
     numpy = type(out) is np.ndarray
     for p in range(kh):
         for q in range(kw):
-            idx = (slice(None), slice(None), _offset_slice(p, ho, sh), _offset_slice(q, wo, sw))
-            block = xp.reshape(_ops.matmul(A4[:, p, q, :], B), (c, n, ho, wo))
+            idx = (slice(None), _offset_slice(p, ho, sh), _offset_slice(q, wo, sw), slice(None))
+            block = xp.reshape(_ops.matmul(A4[:, p, q, :], B), (c, ho, wo, n))
             if numpy:  # in place: one read and one write of the slice
                 view = out[idx]
                 view += block
             else:
                 out[idx] = out[idx] + block
     if ph or pw:
-        out = out[:, :, ph : ph + h, pw : pw + w]
-    return xp.permute_dims(out, (1, 0, 2, 3))
+        out = out[:, ph : ph + h, pw : pw + w, :]
+    return xp.permute_dims(out, (3, 0, 1, 2))
 
 
 def _geometry(
@@ -323,7 +327,7 @@ class Conv2d(Layer):
     """2-D convolution, NCHW, through ``im2col``: ``Y = im2col(x) W_matᵀ + b``.
 
     Computed as ``Yᵀ = W_mat Xᵀ`` with ``Xᵀ = im2col_t(x)``; the output is an NCHW view of a
-    channel-major ``(c_out, N, Ho, Wo)`` buffer (see :func:`im2col_t`).
+    ``(c_out, Ho, Wo, N)`` buffer (see :func:`im2col_t`).
 
     Parameters
     ----------
@@ -393,7 +397,7 @@ class Conv2d(Layer):
         )
         Xt = im2col_t(x, self.kernel_size, self.stride, self.padding)
         self._cache = {"Xt": Xt, "x_shape": shape_of(x), "out": (ho, wo)}
-        Yt = _ops.matmul(self.W_mat, Xt)  # Yᵀ = W_mat Xᵀ: channel-major output
+        Yt = _ops.matmul(self.W_mat, Xt)  # Yᵀ = W_mat Xᵀ: a (c_out, Ho, Wo, N) buffer
         Yt += xp.reshape(self.b, (self.n_out, 1))  # in place: the product is a fresh array
         return cols_t_to_nchw(Yt, int(x.shape[0]), ho, wo, xp=xp)
 

@@ -464,8 +464,8 @@ class LowRankConv2d(LowRankLayer):
 
     Forward: ``Y = ((X V) Sᵀ) Uᵀ + b`` with ``X = im2col(x)`` (shape ``(N*Ho*Wo, c_in*kh*kw)``),
     reshaped to ``(N, c_out, Ho, Wo)``; see :mod:`lowrank_ode.nn.conv` for the orderings.  It is
-    computed channel-major, ``Yᵀ = (U S) (X V)ᵀ`` from ``Xᵀ = im2col_t(x)`` (or ``W Xᵀ`` with the
-    dense products), so the output is an NCHW view of a ``(c_out, N, Ho, Wo)`` buffer.
+    computed transposed, ``Yᵀ = (U S) (X V)ᵀ`` from ``Xᵀ = im2col_t(x)`` (or ``W Xᵀ`` with the
+    dense products), so the output is an NCHW view of a ``(c_out, Ho, Wo, N)`` buffer.
 
     Parameters
     ----------
@@ -540,7 +540,7 @@ class LowRankConv2d(LowRankLayer):
             raise RuntimeError("LowRankConv2d.backward called before forward")
         x_shape, (ho, wo) = self._cache["x_shape"], self._cache["out"]
         _check_dy(dy, (x_shape[0], self.c_out, ho, wo), "LowRankConv2d")
-        D = nchw_to_cols_t(dy, xp=xp).T  # δ as a view of the channel-major δᵀ
+        D = nchw_to_cols_t(dy, xp=xp).T  # δ as a view of δᵀ (im2col_t column order)
         factors = self._backward_rows(D, factored=True, input_grad=input_grad)
         if factors is None:
             return None

@@ -172,15 +172,27 @@ def test_max_pool_ties_go_to_the_first_maximum() -> None:
 @pytest.mark.parametrize(
     ("kernel", "stride", "padding"), [(5, 1, 0), (3, 2, 1), ((2, 3), (1, 2), (1, 0))]
 )
-def test_col2im_t_product_is_col2im_t_of_the_product(kernel, stride, padding) -> None:
+def test_col2im_t_product_is_the_adjoint_of_im2col_t(kernel, stride, padding) -> None:
+    """``col2im_t_product(A, B) = col2im_t(A B)`` with the columns in ``(n, i, j)`` order, and
+    ``<im2col_t(x), A B> = <x, col2im_t_product(A, B)>``."""
     rng = np.random.default_rng(4)
     x_shape = (2, 3, 7, 6)
     kh, kw = nn.base.pair(kernel, "kernel")
-    rows = nn.im2col(rng.standard_normal(x_shape), kernel, stride, padding).shape[0]
+    x = rng.standard_normal(x_shape)
+    Xt = nn.conv.im2col_t(x, kernel, stride, padding)
+    X = nn.im2col(x, kernel, stride, padding)
+    rows = X.shape[0]
+    n = x_shape[0]
     A, B = rng.standard_normal((3 * kh * kw, 4)), rng.standard_normal((4, rows))
     got = nn.conv.col2im_t_product(A, B, x_shape, kernel, stride, padding)
-    want = nn.conv.col2im_t(A @ B, x_shape, kernel, stride, padding)
     assert got.shape == x_shape
+    assert abs(np.vdot(Xt, A @ B) - np.vdot(x, got)) < TOL * np.linalg.norm(A @ B) * np.linalg.norm(
+        x
+    )
+    # the same columns as im2col's rows, reordered
+    order = np.arange(rows).reshape(n, rows // n).T.reshape(-1)  # (i, j, n) -> (n, i, j) index
+    assert np.array_equal(Xt, X[order].T)
+    want = nn.conv.col2im_t((A @ B)[:, np.argsort(order)], x_shape, kernel, stride, padding)
     assert rel(got, want) < TOL
     with pytest.raises(ValueError, match="col2im_t_product expected A"):
         nn.conv.col2im_t_product(A[:-1], B, x_shape, kernel, stride, padding)
