@@ -1,9 +1,10 @@
 """Benchmark: lowrank_ode's training steps side by side with a PyTorch baseline, in one run.
 
-Both sides train on the same MNIST batches in the same process, steps interleaved (one step of
-every configuration per round, so that drifts of the host's speed hit all of them alike), with
-the **default thread settings** of both libraries: nothing is pinned, the thread counts in force
-are recorded (``torch.get_num_threads()`` and every BLAS/OpenMP pool threadpoolctl finds).
+Both sides train on the same MNIST batches in the same process, interleaved (the
+configurations take turns, ``--block`` timed steps each, so that drifts of the host's speed hit
+all of them alike), with the **default thread settings** of both libraries: nothing is pinned,
+the thread counts in force are recorded (``torch.get_num_threads()`` and every BLAS/OpenMP pool
+threadpoolctl finds).
 
 MLP 784-500×4-10, float32, Adam (lr 1e-3), batch 256:
 
@@ -18,10 +19,14 @@ ReLU), float32, SGD (lr 0.05), batch 128:
   500) with the truncated-SVD start;
 * torch: the dense LeNet-5 and its U Vᵀ factorisation (r = 20 in every factorised layer).
 
-One caveat of a shared process: OpenMP and OpenBLAS worker threads spin for a while after a
-parallel call before they sleep, and interleaving charges that spinning to whichever step runs
-next.  ``--blocked`` times each configuration's rounds back to back instead, to check that the
-order does not decide the ratios.
+The turns are blocks, not single steps, because of a caveat of a shared process: the worker
+threads of OpenBLAS (NumPy's and SciPy's) and of OpenMP (torch's) spin for a while after a
+parallel call before they sleep, and that spinning can slow whatever runs next on the same
+cores.  Each turn starts with one untimed step.  Compare ``--block 1`` (step by step) with
+``--block`` equal to ``--repeats`` (one turn per configuration) on a quiet machine before
+reading the ratios: on this project's 2-core machine, busy with other jobs, torch's dense
+LeNet-5 step at default threads ranged from 30 ms to 670 ms between runs (with NumPy's BLAS
+at one thread too), so the effect of the order could not be isolated there.
 
 Reported: median step time, interquartile range, and the ratio to torch dense of the same
 network measured in the same run; then one full epoch with evaluation per configuration and
@@ -36,7 +41,7 @@ Install the optional dependencies (the library itself never imports torch)::
 
 Run::
 
-    python benchmarks/bench_vs_torch.py                      # 200 rounds, bundled subset
+    python benchmarks/bench_vs_torch.py                      # 200 timed steps, bundled subset
     LOWRANK_ODE_DATA=/path/to/mnist python benchmarks/bench_vs_torch.py --repeats 400
     python benchmarks/bench_vs_torch.py --quick              # a smoke run (seconds)
 
@@ -256,13 +261,13 @@ def steps(
     repeats: int,
     warmup: int,
     seed: int,
-    blocked: bool = False,
+    block: int = 10,
 ) -> list[dict[str, Any]]:
-    """Step timings of every NumPy and torch configuration of ``model``, interleaved.
+    """Step timings of every NumPy and torch configuration of ``model``.
 
-    With ``blocked``, each configuration's rounds run back to back instead: a check of the
-    interleaving itself (worker threads of one library that spin after its calls are charged
-    to whatever runs next).
+    The configurations take turns; a turn is one untimed step (it absorbs the spinning of the
+    previous turn's thread pools) and then up to ``block`` timed steps, until every
+    configuration has ``repeats`` timed steps.
     """
     cfg = MLP if model == "mlp" else LENET
     bs = int(cfg["batch_size"])
@@ -292,14 +297,15 @@ def steps(
             fn(i)
     start_ranks = {label: obj.ranks() for side, label, _, obj in runners if side == "numpy"}
     times: list[list[float]] = [[] for _ in runners]
-    if blocked:  # each configuration's rounds back to back
-        schedule = [(k, i) for k in range(len(runners)) for i in range(repeats)]
-    else:  # one round = one step of every configuration
-        schedule = [(k, i) for i in range(repeats) for k in range(len(runners))]
-    for k, i in schedule:
-        t0 = time.perf_counter()
-        runners[k][2](warmup + i)
-        times[k].append(time.perf_counter() - t0)
+    step = warmup
+    for start in range(0, repeats, block):
+        for k, (_, _, fn, _) in enumerate(runners):
+            fn(step)  # untimed lead-in of the turn
+            for i in range(start, min(start + block, repeats)):
+                t0 = time.perf_counter()
+                fn(step + 1 + i - start)
+                times[k].append(time.perf_counter() - t0)
+        step += block + 1
     rows = []
     for (side, label, _, obj), t in zip(runners, times, strict=True):
         row = {"side": side, "config": label, **_stats(t)}
@@ -399,18 +405,21 @@ def epoch_table(title: str, rows: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Parse the options, run, print the tables, write the JSON."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--repeats", type=int, default=200, help="timed rounds (default 200)")
+    p.add_argument(
+        "--repeats", type=int, default=200, help="timed steps per configuration (default 200)"
+    )
     p.add_argument("--warmup", type=int, default=None, help="untimed rounds (default 20)")
     p.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run: 3 rounds, 1 warm-up, epochs on 512 training images",
+        help="smoke run: 3 timed steps, 1 warm-up, epochs on 512 training images",
     )
     p.add_argument("--skip-epochs", action="store_true", help="step timings only")
     p.add_argument(
-        "--blocked",
-        action="store_true",
-        help="time each configuration's rounds back to back instead of interleaved",
+        "--block",
+        type=int,
+        default=10,
+        help="timed steps per turn of a configuration, after one untimed step (default 10)",
     )
     p.add_argument("--models", default="mlp,lenet5", help="comma-separated: mlp, lenet5")
     p.add_argument("--data-dir", default=None, help="MNIST IDX files (default $LOWRANK_ODE_DATA)")
@@ -427,6 +436,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             p.error(f"--models: unknown model {m!r} (choose from {sorted(NUMPY_CONFIGS)})")
     if a.repeats < 1:
         p.error(f"--repeats must be >= 1, got {a.repeats}")
+    if a.block < 1:
+        p.error(f"--block must be >= 1, got {a.block}")
     repeats = 3 if a.quick else a.repeats
     warmup = a.warmup if a.warmup is not None else (1 if a.quick else 20)
     data, source = load_data(a.data_dir)
@@ -438,7 +449,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "repeats": repeats,
             "warmup": warmup,
             "quick": a.quick,
-            "order": "blocked" if a.blocked else "interleaved",
+            "block": a.block,
             "data": source,
             "threads": thread_settings(),
             "numpy": np.__version__,
@@ -451,10 +462,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     t = result["meta"]["threads"]
     print(f"data: {source}; torch threads {t['torch_num_threads']}; pools: {t['threadpools']}")
     for m in models:
-        rows = steps(m, data, repeats, warmup, a.seed, a.blocked)
+        rows = steps(m, data, repeats, warmup, a.seed, a.block)
         result[f"{m}_steps"] = rows
-        order = "blocked" if a.blocked else "interleaved"
-        print("\n" + step_table(f"{m}: one training step, {repeats} {order} rounds", rows))
+        title = f"{m}: one training step, {repeats} timed steps, turns of {a.block}"
+        print("\n" + step_table(title, rows))
         if not a.skip_epochs:
             rows = epochs(m, epoch_data, a.seed)
             result[f"{m}_epoch"] = rows
