@@ -24,6 +24,8 @@ All numerical code goes through ``xp = array_namespace(x)`` and uses only array-
 so the same layers run on NumPy, CuPy and ``array_api_strict`` arrays (parameters are created
 as NumPy arrays; move them with ``map_params``).  Shapes: dense inputs ``(batch, n_in)``,
 images NCHW ``(N, C, H, W)``.  ``im2col``/``col2im`` loop only over the ``kh·kw`` kernel offsets.
+The convolutions compute transposed (``Yᵀ = W_mat Xᵀ`` from ``im2col_t``) and return NCHW
+views of ``(C, H, W, N)`` buffers (batch index innermost), so no layer transposes a batch.
 
 Weights and factorisations
 --------------------------
@@ -31,14 +33,17 @@ Weights and factorisations
 * :class:`Conv2d`: kernel ``W`` of shape ``(c_out, c_in, kh, kw)``, matricised in C order as
   ``W_mat`` of shape ``(c_out, c_in·kh·kw)``; ``y = im2col(x) W_matᵀ + b`` (reshaped to NCHW).
 * :class:`LowRankDense`, :class:`LowRankConv2d`: ``W = U S Vᵀ`` with ``U (n_out, r)``,
-  ``S (r, r)``, ``V (n_in, r)`` (``n_in = c_in·kh·kw`` for convolutions), never formed in
-  ``forward``/``backward``: ``y = ((X V) Sᵀ) Uᵀ + b``.  The factors need not be orthonormal
-  (DLRT evaluates the net at ``K Vᵀ``, i.e. ``U = K, S = I``), and the rank is whatever the
-  factors given to ``set_factors`` say.  After ``backward`` the layer keeps the thin ``X``
-  (input or im2col matrix) and ``δ`` (output error rows) defining ``G = ∂loss/∂W = δᵀ X`` and
-  offers ``grad_right(V) = G V``, ``grad_left(U) = Gᵀ U``, ``grad_galerkin(U, V) = Uᵀ G V`` for
-  bases of any width, ``vanilla_grads(U, V)`` and ``grad_dense()`` (tests only);
-  ``grads()`` gives ``{"S": Uᵀ G V, "b": ∂loss/∂b}`` at the current factors.
+  ``S (r, r)``, ``V (n_in, r)`` (``n_in = c_in·kh·kw`` for convolutions), not formed in
+  ``forward``/``backward`` — ``y = ((X V) Sᵀ) Uᵀ + b`` — unless the weight is small next to
+  the number of rows (``dense_products_cheaper``: LeNet-5's convolutions), when ``W`` and
+  ``G = δᵀ X`` are formed once per pass as the cheaper way to the same products.  The factors
+  need not be orthonormal (DLRT evaluates the net at ``K Vᵀ``, i.e. ``U = K, S = I``), and the
+  rank is whatever the factors given to ``set_factors`` say.  After ``backward`` the layer keeps
+  the thin ``X`` (input or im2col matrix) and ``δ`` (output error rows) defining
+  ``G = ∂loss/∂W = δᵀ X`` and offers ``grad_right(V) = G V``, ``grad_left(U) = Gᵀ U``,
+  ``grad_galerkin(U, V) = Uᵀ G V`` for bases of any width, ``vanilla_grads(U, V)`` and
+  ``grad_dense()`` (tests only); ``grads()`` gives ``{"S": Uᵀ G V, "b": ∂loss/∂b}`` at the
+  current factors.
 
 Bad input (wrong shapes, channel mismatch, rank outside ``[1, min(n_in, n_out)]``) raises
 ``ValueError`` naming the expected and the received value.

@@ -44,8 +44,11 @@ class ReLU(Layer):
 
     def backward(self, dy: Any) -> Any:
         """``dx = dy · [x > 0]``."""
+        y = self._cache["y"]
+        if type(dy) is np.ndarray and type(y) is np.ndarray:
+            return np.multiply(dy, y > 0, dtype=dy.dtype)  # one pass, no cast temporary
         xp = aa.array_namespace(dy)
-        return dy * xp.astype(self._cache["y"] > 0, dy.dtype)
+        return dy * xp.astype(y > 0, dy.dtype)
 
 
 class LeakyReLU(Layer):

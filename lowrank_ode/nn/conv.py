@@ -27,7 +27,16 @@ from . import _ops
 from .base import Layer, as_rng, pair, shape_of
 from .init import dense_init
 
-__all__ = ["conv_output_size", "im2col", "col2im", "col2im_t", "Conv2d", "check_conv_input"]
+__all__ = [
+    "conv_output_size",
+    "im2col",
+    "im2col_t",
+    "col2im",
+    "col2im_t",
+    "col2im_t_product",
+    "Conv2d",
+    "check_conv_input",
+]
 
 
 def conv_output_size(size: int, k: int, stride: int, padding: int) -> int:
@@ -114,6 +123,63 @@ def im2col(
     return xp.reshape(cols, (n * ho * wo, c * kh * kw))
 
 
+def im2col_t(
+    x: Any,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+) -> Any:
+    """Transposed patch matrix of an NCHW batch, batch index innermost.
+
+    Row ``(c*kh + p)*kw + q`` (channel ``c``, kernel offset ``(p, q)``, as in :func:`im2col`)
+    holds the input values of every output pixel, column ``(i*Wo + j)*N + n`` for pixel
+    ``(i, j)`` of image ``n``: the columns of ``im2col(x)ᵀ`` in the order ``(i, j, n)`` instead
+    of ``(n, i, j)``.  The layers compute in this layout — ``Yᵀ = W_mat Xᵀ`` is a
+    ``(c_out, Ho, Wo, N)`` buffer — and pass on NCHW views of ``(C, H, W, N)`` buffers, so that
+    each kernel offset's slice is copied in runs of ``Wo·N`` contiguous values (``Wo`` for the
+    NCHW order), pooling and ReLU walk long contiguous runs, and no layer transposes a batch.
+    An input in another memory layout is first copied to ``(C, H, W, N)`` (NumPy).
+
+    Parameters
+    ----------
+    x : array, shape (N, C, H, W)
+    kernel_size, stride, padding : int or (int, int)
+
+    Returns
+    -------
+    Xt : array, shape (C*kh*kw, Ho*Wo*N)
+    """
+    xp = aa.array_namespace(x)
+    (kh, kw), (sh, sw), (ph, pw) = _geometry(kernel_size, stride, padding)
+    ho, wo = check_conv_input(x, int(x.shape[1]), (kh, kw), (sh, sw), (ph, pw), "im2col_t")
+    n, c, h, w = shape_of(x)
+    xc = xp.permute_dims(x, (1, 2, 3, 0))  # (C, H, W, N): a view, contiguous for our outputs
+    if type(xc) is np.ndarray:
+        xc = np.ascontiguousarray(xc)  # no copy unless x came in another layout (the data)
+    if ph or pw:
+        xpad = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype, device=_device(x))
+        xpad[:, ph : ph + h, pw : pw + w, :] = xc
+        xc = xpad
+    slices = [
+        xc[:, _offset_slice(p, ho, sh), _offset_slice(q, wo, sw), :]
+        for p in range(kh)
+        for q in range(kw)
+    ]
+    cols = xp.stack(slices, axis=1)  # (C, kh*kw, Ho, Wo, N): one copy, the reshape is free
+    return xp.reshape(cols, (c * kh * kw, ho * wo * n))
+
+
+def cols_t_to_nchw(Yt: Any, n: int, ho: int, wo: int, *, xp: Any) -> Any:
+    """``(C, Ho*Wo*N)`` columns (:func:`im2col_t` order) to an ``(N, C, Ho, Wo)`` view."""
+    return xp.permute_dims(xp.reshape(Yt, (int(Yt.shape[0]), ho, wo, n)), (3, 0, 1, 2))
+
+
+def nchw_to_cols_t(y: Any, *, xp: Any) -> Any:
+    """``(N, C, Ho, Wo)`` batch to ``(C, Ho*Wo*N)`` columns; free for a ``(C, H, W, N)`` buffer."""
+    n, c, ho, wo = shape_of(y)
+    return xp.reshape(xp.permute_dims(y, (1, 2, 3, 0)), (c, ho * wo * n))
+
+
 def col2im(
     cols: Any,
     x_shape: tuple[int, int, int, int],
@@ -179,13 +245,74 @@ def col2im_t(
         raise ValueError(f"col2im_t expected cols_t of shape {expected}, got {shape_of(cols_t)}")
     c6 = xp.reshape(cols_t, (c, kh, kw, n, ho, wo))
     out = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols_t.dtype, device=_device(cols_t))
+    numpy = type(out) is np.ndarray
     for p in range(kh):
         for q in range(kw):
             idx = (slice(None), slice(None), _offset_slice(p, ho, sh), _offset_slice(q, wo, sw))
-            out[idx] = out[idx] + c6[:, p, q, :, :, :]
+            if numpy:  # in place: one read and one write of the slice
+                view = out[idx]
+                view += c6[:, p, q, :, :, :]
+            else:
+                out[idx] = out[idx] + c6[:, p, q, :, :, :]
     if ph or pw:
         out = out[:, :, ph : ph + h, pw : pw + w]
     return xp.permute_dims(out, (1, 0, 2, 3))
+
+
+def col2im_t_product(
+    A: Any,
+    B: Any,
+    x_shape: tuple[int, int, int, int],
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+) -> Any:
+    """Adjoint of :func:`im2col_t` applied to ``A @ B``, without forming the product.
+
+    The input gradient of a convolution is this adjoint of ``W_matᵀ δᵀ`` (of ``V (Sᵀ (δU)ᵀ)``
+    for a factorised kernel), columns in :func:`im2col_t` order.  Its rows for kernel offset
+    ``(p, q)`` are ``A_pq B`` with ``A_pq`` the ``C`` rows of ``A`` at that offset; each such
+    ``(C, Ho*Wo*N)`` block is computed and added into its strided slice at once, so the large
+    product never makes a round trip through memory.  Equals :func:`col2im_t` of ``A @ B`` with
+    its columns reordered from ``(i, j, n)`` to ``(n, i, j)``, up to rounding.
+
+    Parameters
+    ----------
+    A : array, shape (C*kh*kw, k)
+    B : array, shape (k, Ho*Wo*N)
+    x_shape : (N, C, H, W)
+    kernel_size, stride, padding : int or (int, int)
+
+    Returns
+    -------
+    x : array, shape (N, C, H, W)
+        A permuted view of a ``(C, H, W, N)`` buffer.
+    """
+    xp = aa.array_namespace(A, B)
+    n, c, h, w = (int(s) for s in x_shape)
+    (kh, kw), (sh, sw), (ph, pw) = _geometry(kernel_size, stride, padding)
+    ho, wo = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+    k = int(A.shape[1]) if A.ndim == 2 else -1
+    if shape_of(A) != (c * kh * kw, k) or shape_of(B) != (k, ho * wo * n):
+        raise ValueError(
+            f"col2im_t_product expected A of shape {(c * kh * kw, 'k')} and B of shape "
+            f"{('k', ho * wo * n)}, got {shape_of(A)} and {shape_of(B)}"
+        )
+    A4 = xp.reshape(A, (c, kh, kw, k))
+    out = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=B.dtype, device=_device(B))
+    numpy = type(out) is np.ndarray
+    for p in range(kh):
+        for q in range(kw):
+            idx = (slice(None), _offset_slice(p, ho, sh), _offset_slice(q, wo, sw), slice(None))
+            block = xp.reshape(_ops.matmul(A4[:, p, q, :], B), (c, ho, wo, n))
+            if numpy:  # in place: one read and one write of the slice
+                view = out[idx]
+                view += block
+            else:
+                out[idx] = out[idx] + block
+    if ph or pw:
+        out = out[:, ph : ph + h, pw : pw + w, :]
+    return xp.permute_dims(out, (3, 0, 1, 2))
 
 
 def _geometry(
@@ -196,19 +323,11 @@ def _geometry(
     return pair(kernel_size, "kernel_size"), pair(stride, "stride"), pair(padding, "padding")
 
 
-def rows_to_nchw(Y: Any, n: int, ho: int, wo: int, *, xp: Any) -> Any:
-    """``(N*Ho*Wo, C)`` rows (im2col order) to an ``(N, C, Ho, Wo)`` batch."""
-    return xp.permute_dims(xp.reshape(Y, (n, ho, wo, int(Y.shape[1]))), (0, 3, 1, 2))
-
-
-def nchw_to_rows(y: Any, *, xp: Any) -> Any:
-    """``(N, C, Ho, Wo)`` batch to ``(N*Ho*Wo, C)`` rows (im2col order); inverse of the above."""
-    n, c, ho, wo = shape_of(y)
-    return xp.reshape(xp.permute_dims(y, (0, 2, 3, 1)), (n * ho * wo, c))
-
-
 class Conv2d(Layer):
     """2-D convolution, NCHW, through ``im2col``: ``Y = im2col(x) W_matᵀ + b``.
+
+    Computed as ``Yᵀ = W_mat Xᵀ`` with ``Xᵀ = im2col_t(x)``; the output is an NCHW view of a
+    ``(c_out, Ho, Wo, N)`` buffer (see :func:`im2col_t`).
 
     Parameters
     ----------
@@ -277,11 +396,11 @@ class Conv2d(Layer):
         ho, wo = check_conv_input(
             x, self.c_in, self.kernel_size, self.stride, self.padding, "Conv2d"
         )
-        X = im2col(x, self.kernel_size, self.stride, self.padding)
-        self._cache = {"X": X, "x_shape": shape_of(x), "out": (ho, wo)}
-        Y = _ops.matmul(X, self.W_mat.T)
-        Y += self.b  # in place: the product is a fresh array
-        return rows_to_nchw(Y, int(x.shape[0]), ho, wo, xp=xp)
+        Xt = im2col_t(x, self.kernel_size, self.stride, self.padding)
+        self._cache = {"Xt": Xt, "x_shape": shape_of(x), "out": (ho, wo)}
+        Yt = _ops.matmul(self.W_mat, Xt)  # Yᵀ = W_mat Xᵀ: a (c_out, Ho, Wo, N) buffer
+        Yt += xp.reshape(self.b, (self.n_out, 1))  # in place: the product is a fresh array
+        return cols_t_to_nchw(Yt, int(x.shape[0]), ho, wo, xp=xp)
 
     skips_input_grad = True
 
@@ -299,15 +418,17 @@ class Conv2d(Layer):
         dx : array, shape (N, c_in, H, W)
         """
         xp = aa.array_namespace(dy)
-        X, x_shape, (ho, wo) = self._cache["X"], self._cache["x_shape"], self._cache["out"]
+        Xt, x_shape, (ho, wo) = self._cache["Xt"], self._cache["x_shape"], self._cache["out"]
         _check_dy(dy, (x_shape[0], self.c_out, ho, wo), "Conv2d")
-        D = nchw_to_rows(dy, xp=xp)
-        gW = _ops.matmul(D.T, X)
-        self._grads = {"W": xp.reshape(gW, shape_of(self.W)), "b": xp.sum(D, axis=0)}
+        Dt = nchw_to_cols_t(dy, xp=xp)  # δᵀ
+        gW = _ops.matmul(Dt, Xt.T)
+        self._grads = {"W": xp.reshape(gW, shape_of(self.W)), "b": xp.sum(Dt, axis=1)}
         if not input_grad:
             return None
-        dXt = _ops.matmul(self.W_mat.T, D.T)  # (dX)ᵀ, contiguous for col2im_t
-        return col2im_t(dXt, x_shape, self.kernel_size, self.stride, self.padding)
+        # dx = col2im_t(W_matᵀ δᵀ), one kernel offset at a time
+        return col2im_t_product(
+            self.W_mat.T, Dt, x_shape, self.kernel_size, self.stride, self.padding
+        )
 
     def __repr__(self) -> str:
         return (

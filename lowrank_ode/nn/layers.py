@@ -119,7 +119,7 @@ class Flatten(Layer):
         if x.ndim < 2:
             raise ValueError(f"Flatten expected input with ndim >= 2, got shape {shape_of(x)}")
         xp = aa.array_namespace(x)
-        self._cache = {"shape": shape_of(x)}
+        self._cache = {"shape": shape_of(x), "x": x}
         return xp.reshape(x, (int(x.shape[0]), -1))
 
     def backward(self, dy: Any) -> Any:
@@ -133,4 +133,12 @@ class Flatten(Layer):
         dx : array, shape (batch, ...)
         """
         xp = aa.array_namespace(dy)
-        return xp.reshape(dy, self._cache["shape"])
+        dx = xp.reshape(dy, self._cache["shape"])
+        x = self._cache["x"]
+        if type(x) is np.ndarray and type(dx) is np.ndarray and dx.strides != x.strides:
+            # in the memory layout of x (the (C, H, W, N) buffers of the convolutions), so that
+            # the layers below work on arrays of one layout
+            out = np.empty_like(x, dtype=dx.dtype)
+            out[...] = dx
+            return out
+        return dx

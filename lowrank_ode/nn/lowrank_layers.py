@@ -1,11 +1,11 @@
 """Layers with a factorised weight ``W = U S Vᵀ``: :class:`LowRankDense`, :class:`LowRankConv2d`.
 
-The weight is never formed in ``forward``/``backward``.  With ``X`` the layer's input matrix
-(the input itself, or its ``im2col`` patch matrix; rows × n_in) and ``δ`` the output error
-(rows × n_out), the forward pass is ``Y = ((X V) Sᵀ) Uᵀ + b`` and the weight gradient is
-``G = ∂loss/∂W = δᵀ X`` (n_out × n_in).  After :meth:`LowRankLayer.backward` the layer keeps the
-two thin matrices ``X`` and ``δ`` and exposes the products DLRT needs, each in
-``O(rows · k · (n_in + n_out))`` flops, never forming ``G``:
+The weight is not formed in ``forward``/``backward`` (unless that is cheaper, see below).  With
+``X`` the layer's input matrix (the input itself, or its ``im2col`` patch matrix; rows × n_in)
+and ``δ`` the output error (rows × n_out), the forward pass is ``Y = ((X V) Sᵀ) Uᵀ + b`` and the
+weight gradient is ``G = ∂loss/∂W = δᵀ X`` (n_out × n_in).  After :meth:`LowRankLayer.backward`
+the layer keeps the two thin matrices ``X`` and ``δ`` and exposes the products DLRT needs, each
+in ``O(rows · k · (n_in + n_out))`` flops, never forming ``G``:
 
 * ``grad_right(V) = G V``     — ``∂loss/∂K`` at ``W = K Vᵀ`` (K-step),
 * ``grad_left(U) = Gᵀ U``     — ``∂loss/∂L`` at ``W = U Lᵀ`` (L-step),
@@ -14,6 +14,13 @@ two thin matrices ``X`` and ``δ`` and exposes the products DLRT needs, each in
 for bases of any width ``k`` (so the augmented ``2r`` bases work).  The factors need not be
 orthonormal: the K-step evaluates the network at ``U = K, S = I``.  The rank is whatever the
 current factors say; ``forward`` always multiplies by the current ``U, S, V``.
+
+When the weight is small next to the number of rows — the convolutions of LeNet-5, whose
+``n_out × n_in`` kernels (20 × 25, 50 × 500) meet 10⁴–10⁵ patch rows per batch — the thin
+products cost more than the weight itself, and the layer instead forms ``W = U S Vᵀ`` in the
+forward pass and ``G = δᵀ X`` once in the backward pass, answering every product above from
+``G`` (same values up to rounding).  :func:`dense_products_cheaper` decides per forward pass
+from the flop counts; the attribute ``dense_products`` (``True``/``False``) overrides it.
 """
 
 from __future__ import annotations
@@ -31,15 +38,49 @@ from .conv import (
     _check_conv_hyper,
     _check_dy,
     check_conv_input,
-    col2im_t,
-    im2col,
-    nchw_to_rows,
-    rows_to_nchw,
+    col2im_t_product,
+    cols_t_to_nchw,
+    im2col_t,
+    nchw_to_cols_t,
 )
 from .init import check_rank, lowrank_init
 from .layers import Dense, check_2d_input
 
-__all__ = ["LowRankLayer", "LowRankDense", "LowRankConv2d"]
+__all__ = ["LowRankLayer", "LowRankDense", "LowRankConv2d", "dense_products_cheaper"]
+
+
+def dense_products_cheaper(rows: int, n_in: int, n_out: int, rank: int) -> bool:
+    """Whether forming ``W`` and ``G = δᵀ X`` costs fewer flops than the thin products.
+
+    Per forward/backward pass (multiply-adds, the ``n_in``-wide input-gradient product left out
+    as it is needed either way):
+
+    * dense: ``2 · rows · n_in · n_out`` (``X Wᵀ`` and ``δᵀ X``) plus ``6 · r · n_in · n_out``
+      (forming ``W`` and the products of ``G`` with the rank-``r`` and augmented ``2r`` bases);
+    * thin: ``4 · rows · r · (n_in + n_out)`` (``X V`` and ``δ U``, then ``δᵀ (X V)``,
+      ``Xᵀ (δ U)`` and the augmented Galerkin product of a rank-adaptive step).
+
+    Measured on float32 LeNet-5 shapes with one BLAS thread, the dense products are about 3×
+    faster for the first convolution (rows = 73728, 25 → 20, r = 15), break even for the second
+    one (rows = 8192, 500 → 50) near r = 10–20, and lose by 1.6–36× on the MLP layers (rows ≤ 256,
+    500 × 500), where this rule keeps the thin products.
+
+    Parameters
+    ----------
+    rows : int
+        Rows of the layer input (batch size, times output pixels for a convolution).
+    n_in, n_out : int
+        Weight shape ``(n_out, n_in)``.
+    rank : int
+        Current rank (the larger side of a rectangular core).
+
+    Returns
+    -------
+    bool
+    """
+    dense = 2 * rows * n_in * n_out + 6 * rank * n_in * n_out
+    thin = 4 * rows * rank * (n_in + n_out)
+    return dense < thin
 
 
 def factored_param_count(n_out: int, n_in: int, r: int, kind: str = "eval") -> int:
@@ -77,6 +118,9 @@ class LowRankLayer(Layer):
     factorized = True
     n_in: int
     n_out: int
+    #: ``None``: choose the dense or the thin products by :func:`dense_products_cheaper` at
+    #: every forward pass; ``True``/``False``: always form (never form) ``W`` and ``G``
+    dense_products: bool | None = None
 
     skips_input_grad = True
 
@@ -165,25 +209,72 @@ class LowRankLayer(Layer):
         self._grads = {}
         self._delta: Any = None
         self._DU: Any = None
+        self._G: Any = None
 
     def dense_weight(self) -> Any:
         """``W = U S Vᵀ`` formed explicitly, shape ``(n_out, n_in)`` (tests / dense baselines)."""
         return _ops.matmul(_ops.matmul(self.U, self.S), self.V.T)
 
     # -- the matrix kernels shared by the dense and convolutional versions -------------------
+    def _dense_path(self, rows: int) -> bool:
+        if self.dense_products is not None:
+            return bool(self.dense_products)
+        return dense_products_cheaper(rows, self.n_in, self.n_out, max(shape_of(self.S)))
+
     def _forward_rows(self, X: Any) -> Any:
-        XV = _ops.matmul(X, self.V)
-        self._cache = {"X": X, "XV": XV}
-        self._delta = self._DU = None
+        self._delta = self._DU = self._G = None
         self._grads = {}
-        Y = _ops.matmul(_ops.matmul(XV, self.S.T), self.U.T)
+        if self._dense_path(int(X.shape[0])):
+            W = self.dense_weight()
+            self._cache = {"X": X, "W": W}
+            Y = _ops.matmul(X, W.T)
+        else:
+            XV = _ops.matmul(X, self.V)
+            self._cache = {"X": X, "XV": XV}
+            Y = _ops.matmul(_ops.matmul(XV, self.S.T), self.U.T)
         Y += self.b  # in place: the product is a fresh array
         return Y
 
-    def _backward_rows(self, D: Any, transposed: bool = False, input_grad: bool = True) -> Any:
-        """Keep ``δ = D``, fill the gradients, return ``dX = ((δ U) S) Vᵀ`` (or ``dXᵀ``)."""
+    def _forward_cols_t(self, Xt: Any) -> Any:
+        """Channel-major :meth:`_forward_rows`: ``Yᵀ`` (n_out × rows) from ``Xᵀ``.
+
+        The cached ``X`` is the transposed view ``(Xᵀ)ᵀ``; the products take it as it is.
+        """
+        xp = aa.array_namespace(Xt)
+        X = Xt.T
+        self._delta = self._DU = self._G = None
+        self._grads = {}
+        if self._dense_path(int(X.shape[0])):
+            W = self.dense_weight()
+            self._cache = {"X": X, "W": W}
+            Yt = _ops.matmul(W, Xt)
+        else:
+            XV = _ops.matmul(X, self.V)
+            self._cache = {"X": X, "XV": XV}
+            Yt = _ops.matmul(_ops.matmul(self.U, self.S), XV.T)
+        Yt += xp.reshape(self.b, (self.n_out, 1))  # in place: the product is a fresh array
+        return Yt
+
+    def _backward_rows(self, D: Any, factored: bool = False, input_grad: bool = True) -> Any:
+        """Keep ``δ = D``, fill the gradients, return ``dX = ((δ U) S) Vᵀ``.
+
+        With ``factored``, return ``dXᵀ`` as two factors ``(A, B)``, ``dXᵀ = A B``:
+        ``(V, Sᵀ (δU)ᵀ)`` or, with the dense products, ``(Wᵀ, δᵀ)`` (for
+        :func:`~lowrank_ode.nn.conv.col2im_t_product`).
+        """
         xp = aa.array_namespace(D)
         self._delta = D
+        W = self._cache.get("W")
+        if W is not None:  # dense products: G = δᵀ X once, every product from it
+            G = _ops.matmul(D.T, self._cache["X"])
+            self._G = G  # rebound, never mutated, like δU below
+            self._grads = {
+                "S": _ops.matmul(_ops.matmul(self.U.T, G), self.V),
+                "b": xp.sum(D, axis=0),
+            }
+            if not input_grad:
+                return None
+            return (W.T, D.T) if factored else _ops.matmul(D, W)
         DU = _ops.matmul(D, self.U)  # rows × r, kept for grad_left / grad_galerkin at U
         self._DU = DU  # rebound, never mutated: shallow copies keep their own pass's δU
         self._grads = {
@@ -192,8 +283,8 @@ class LowRankLayer(Layer):
         }
         if not input_grad:
             return None
-        if transposed:  # dXᵀ = V (Sᵀ (δU)ᵀ), contiguous (n_in, rows) for col2im_t
-            return _ops.matmul(self.V, _ops.matmul(self.S.T, DU.T))
+        if factored:  # dXᵀ = V (Sᵀ (δU)ᵀ)
+            return self.V, _ops.matmul(self.S.T, DU.T)
         return _ops.matmul(_ops.matmul(DU, self.S), self.V.T)
 
     def _thin(self) -> tuple[Any, Any]:
@@ -223,6 +314,8 @@ class LowRankLayer(Layer):
         """
         self._check_basis(V, self.n_in, "V", "grad_right")
         X, D = self._thin()
+        if self._G is not None:
+            return _ops.matmul(self._G, V)
         XV = self._cache["XV"] if V is self.V else _ops.matmul(X, V)
         return _ops.matmul(D.T, XV)
 
@@ -239,6 +332,8 @@ class LowRankLayer(Layer):
         """
         self._check_basis(U, self.n_out, "U", "grad_left")
         X, D = self._thin()
+        if self._G is not None:
+            return _ops.matmul(self._G.T, U)
         DU = self._DU if U is self.U else _ops.matmul(D, U)
         return _ops.matmul(X.T, DU)
 
@@ -257,6 +352,8 @@ class LowRankLayer(Layer):
         self._check_basis(U, self.n_out, "U", "grad_galerkin")
         self._check_basis(V, self.n_in, "V", "grad_galerkin")
         X, D = self._thin()
+        if self._G is not None:
+            return _ops.matmul(_ops.matmul(U.T, self._G), V)
         XV = self._cache["XV"] if V is self.V else _ops.matmul(X, V)
         DU = self._DU if U is self.U else _ops.matmul(D, U)
         return _ops.matmul(DU.T, XV)
@@ -264,7 +361,7 @@ class LowRankLayer(Layer):
     def grad_dense(self) -> Any:
         """``G = δᵀ X`` formed explicitly, shape ``(n_out, n_in)`` (tests / dense baselines)."""
         X, D = self._thin()
-        return _ops.matmul(D.T, X)
+        return self._G if self._G is not None else _ops.matmul(D.T, X)
 
     def vanilla_grads(self, U: Any, V: Any) -> tuple[Any, Any]:
         """Gradients of the plain factorisation ``W = U Vᵀ``: ``(∂/∂U, ∂/∂V) = (G V, Gᵀ U)``.
@@ -378,7 +475,9 @@ class LowRankConv2d(LowRankLayer):
     """Convolution with factorised matricised kernel ``W_mat = U S Vᵀ`` (``n_in = c_in*kh*kw``).
 
     Forward: ``Y = ((X V) Sᵀ) Uᵀ + b`` with ``X = im2col(x)`` (shape ``(N*Ho*Wo, c_in*kh*kw)``),
-    reshaped to ``(N, c_out, Ho, Wo)``; see :mod:`lowrank_ode.nn.conv` for the orderings.
+    reshaped to ``(N, c_out, Ho, Wo)``; see :mod:`lowrank_ode.nn.conv` for the orderings.  It is
+    computed transposed, ``Yᵀ = (U S) (X V)ᵀ`` from ``Xᵀ = im2col_t(x)`` (or ``W Xᵀ`` with the
+    dense products), so the output is an NCHW view of a ``(c_out, Ho, Wo, N)`` buffer.
 
     Parameters
     ----------
@@ -430,11 +529,10 @@ class LowRankConv2d(LowRankLayer):
         ho, wo = check_conv_input(
             x, self.c_in, self.kernel_size, self.stride, self.padding, "LowRankConv2d"
         )
-        X = im2col(x, self.kernel_size, self.stride, self.padding)
-        Y = self._forward_rows(X)
+        Yt = self._forward_cols_t(im2col_t(x, self.kernel_size, self.stride, self.padding))
         self._cache["x_shape"] = shape_of(x)
         self._cache["out"] = (ho, wo)
-        return rows_to_nchw(Y, int(x.shape[0]), ho, wo, xp=xp)
+        return cols_t_to_nchw(Yt, int(x.shape[0]), ho, wo, xp=xp)
 
     def backward(self, dy: Any, input_grad: bool = True) -> Any:
         """Keep ``δ`` (the rows of ``dy``), fill ``grads()`` and return ``dx``.
@@ -454,10 +552,12 @@ class LowRankConv2d(LowRankLayer):
             raise RuntimeError("LowRankConv2d.backward called before forward")
         x_shape, (ho, wo) = self._cache["x_shape"], self._cache["out"]
         _check_dy(dy, (x_shape[0], self.c_out, ho, wo), "LowRankConv2d")
-        dXt = self._backward_rows(nchw_to_rows(dy, xp=xp), transposed=True, input_grad=input_grad)
-        if not input_grad:
+        D = nchw_to_cols_t(dy, xp=xp).T  # δ as a view of δᵀ (im2col_t column order)
+        factors = self._backward_rows(D, factored=True, input_grad=input_grad)
+        if factors is None:
             return None
-        return col2im_t(dXt, x_shape, self.kernel_size, self.stride, self.padding)
+        A, B = factors
+        return col2im_t_product(A, B, x_shape, self.kernel_size, self.stride, self.padding)
 
     def to_dense(self) -> Conv2d:
         """A :class:`~lowrank_ode.nn.conv.Conv2d` with kernel ``reshape(U S Vᵀ)``, same bias."""

@@ -119,6 +119,12 @@ def lenet5(
     factorised (ranks ``ranks``, at most min(n_out, n_in) of each layer — 20, 50, 500, see
     :data:`LENET5_FACTORIZED_SHAPES`); the output layer stays dense.
 
+    The layer list applies each max-pool before its ReLU: ``maxpool(ReLU(z)) = ReLU(maxpool(z))``
+    (ReLU is monotone), and the gradients agree too (each window's gradient goes to its first
+    maximum, and vanishes in both orders when that maximum is ≤ 0), so this is the same network
+    with the ReLU on a quarter of the entries.  Layer indices (parameter keys ``"0."``, ``"3."``,
+    ``"7."``, ``"9."``) are those of the textbook order.
+
     Parameters
     ----------
     low_rank : bool, default False
@@ -145,11 +151,11 @@ def lenet5(
     return Sequential(
         [
             conv1,
-            get_activation("relu"),
             MaxPool2d(2),
+            get_activation("relu"),
             conv2,
-            get_activation("relu"),
             MaxPool2d(2),
+            get_activation("relu"),
             Flatten(),
             fc1,
             get_activation("relu"),

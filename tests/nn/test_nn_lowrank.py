@@ -191,6 +191,8 @@ def test_forward_runs_at_current_rank_after_set_factors() -> None:
     """After a rank drop, forward must compute with the new (smaller) factors."""
     rng = np.random.default_rng(1)
     model = nn.lenet5(low_rank=True, ranks=(6, 8, 10), rng=rng)
+    for layer in model.low_rank_layers():
+        layer.dense_products = False  # the thin products, whose widths show the rank
     x = rng.standard_normal((2, 1, 28, 28))
     model.forward(x)
     assert [lay._cache["XV"].shape[1] for lay in model.low_rank_layers()] == [6, 8, 10]
@@ -287,3 +289,32 @@ def test_float32_model_loss_and_grads() -> None:
     for k, g in m64.grads().items():
         assert m32.grads()[k].dtype == np.float32
         assert rel(m32.grads()[k], g) < 1e-4, k
+
+
+def test_dense_products_agree_with_thin_products() -> None:
+    """The dense path (W and G = δᵀX formed) gives the thin path's values up to rounding."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 2, 7, 7))
+    layers = {}
+    for dense in (False, True):
+        layer = nn.LowRankConv2d(2, 5, 3, 3, padding=1, rng=4)
+        layer.dense_products = dense
+        y = layer.forward(x)
+        dx = layer.backward(np.cos(y))
+        layers[dense] = (layer, y, dx)
+    (thin, y0, dx0), (full, y1, dx1) = layers[False], layers[True]
+    assert "W" in full._cache and "W" not in thin._cache
+    assert rel(y1, y0) < 1e-13 and rel(dx1, dx0) < 1e-13
+    assert rel(full.grads()["S"], thin.grads()["S"]) < 1e-13
+    U, V = rng.standard_normal((5, 6)), rng.standard_normal((18, 6))
+    assert rel(full.grad_right(V), thin.grad_right(V)) < 1e-13
+    assert rel(full.grad_left(U), thin.grad_left(U)) < 1e-13
+    assert rel(full.grad_galerkin(U, V), thin.grad_galerkin(U, V)) < 1e-13
+    assert rel(full.grad_dense(), thin.grad_dense()) < 1e-13
+
+
+def test_dense_products_are_chosen_by_flops() -> None:
+    """LeNet-5's first convolution forms W; the wide dense layers of the MLP never do."""
+    assert nn.lowrank_layers.dense_products_cheaper(128 * 24 * 24, 25, 20, 15)
+    assert not nn.lowrank_layers.dense_products_cheaper(256, 500, 500, 150)
+    assert not nn.lowrank_layers.dense_products_cheaper(128, 800, 500, 20)
