@@ -53,6 +53,7 @@ downloaded).  Tables go to stdout as markdown, everything to ``--out`` as JSON.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -64,6 +65,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg  # noqa: F401  (loaded now, so that its BLAS pool is in the thread record)
 
+from lowrank_ode._threads import blas_threads
 from lowrank_ode.dlrt import TrainConfig, Trainer
 
 try:
@@ -425,6 +427,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--data-dir", default=None, help="MNIST IDX files (default $LOWRANK_ODE_DATA)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
+        "--threads",
+        default="auto",
+        help="lowrank_ode's BLAS thread policy, as train() applies it: 'auto' (default), N, or "
+        "'none' (the BLAS libraries' own settings: NumPy's and SciPy's pools both on all cores)",
+    )
+    p.add_argument(
         "--out",
         default=str(Path(__file__).with_name("bench_vs_torch.json")),
         help="JSON output (default benchmarks/bench_vs_torch.json)",
@@ -451,7 +459,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "quick": a.quick,
             "block": a.block,
             "data": source,
-            "threads": thread_settings(),
             "numpy": np.__version__,
             "torch": torch.__version__,
             "python": platform.python_version(),
@@ -459,8 +466,33 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "processor": platform.processor(),
         },
     }
+    policy = contextlib.nullcontext() if a.threads == "none" else blas_threads(a.threads)
+    with policy:
+        _measure(a, result, models, data, epoch_data, repeats, warmup)
+    result["meta"]["threads_at_end"] = thread_settings()
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
+    print(f"\nwrote {a.out}")
+    return result
+
+
+def _measure(
+    a: argparse.Namespace,
+    result: dict[str, Any],
+    models: list[str],
+    data: Any,
+    epoch_data: Any,
+    repeats: int,
+    warmup: int,
+) -> None:
+    """The step tables and the epochs, under the thread policy in force."""
+    result["meta"]["threads"] = thread_settings()
+    result["meta"]["policy"] = a.threads
     t = result["meta"]["threads"]
-    print(f"data: {source}; torch threads {t['torch_num_threads']}; pools: {t['threadpools']}")
+    print(
+        f"data: {result['meta']['data']}; lowrank_ode threads {a.threads}; "
+        f"torch threads {t['torch_num_threads']}; pools: {t['threadpools']}"
+    )
     for m in models:
         rows = steps(m, data, repeats, warmup, a.seed, a.block)
         result[f"{m}_steps"] = rows
@@ -471,11 +503,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             result[f"{m}_epoch"] = rows
             n = len(epoch_data[0])
             print("\n" + epoch_table(f"{m}: one epoch ({n} images) with evaluation", rows))
-    result["meta"]["threads_at_end"] = thread_settings()
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
-    print(f"\nwrote {a.out}")
-    return result
 
 
 if __name__ == "__main__":

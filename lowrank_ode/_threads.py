@@ -10,14 +10,16 @@ The policy (``threads``):
 
 ``"auto"`` (default)
     NumPy's BLAS keeps its own thread count (all cores: it runs the wide GEMMs of the dense
-    layers); every *other* BLAS pool loaded in the process (SciPy's, which only factors thin
-    and small matrices) runs on one thread, so the pools never oversubscribe the cores.
+    layers); SciPy's bundled BLAS (which only factors thin and small matrices here) runs on one
+    thread, so the two pools never oversubscribe the cores.
 ``N`` (int ≥ 1)
-    NumPy's BLAS on ``N`` threads, every other pool on one.
+    NumPy's BLAS on ``N`` threads, SciPy's on one.
 
-Where NumPy and SciPy share one BLAS library (conda's MKL or OpenBLAS), only that one library
-is set and nothing is restricted under ``"auto"``.  threadpoolctl (the library scikit-learn uses
-for the same purpose) finds the pools at run time whatever BLAS the wheels bring.
+Where NumPy and SciPy share one BLAS library (conda's MKL or OpenBLAS, a distribution's), only
+that library is set and nothing is restricted under ``"auto"``.  The pools of other packages
+loaded in the same process (a deep-learning framework, say) are left alone.  threadpoolctl (the
+library scikit-learn uses for the same purpose) finds the pools at run time whatever BLAS the
+wheels bring.
 """
 
 from __future__ import annotations
@@ -68,25 +70,32 @@ def _controller() -> Any:
     return ThreadpoolController()
 
 
+def _belongs_to(lib: Any, package: str) -> bool:
+    """Whether a threadpoolctl library controller is a library bundled with ``package``."""
+    module = __import__(package)
+    root = Path(module.__file__).resolve().parent
+    path = Path(lib.filepath).resolve()
+    # wheels: site-packages/<pkg>.libs/ (Linux), <pkg>/.dylibs (macOS), <pkg>.libs or <pkg>/ (Win)
+    return root in path.parents or (root.parent / f"{package}.libs") in path.parents
+
+
 def _is_numpys(lib: Any) -> bool:
     """Whether a threadpoolctl library controller is the BLAS that NumPy links."""
-    root = Path(np.__file__).resolve().parent
-    path = Path(lib.filepath).resolve()
-    # wheels: site-packages/numpy.libs/ (Linux), numpy/.dylibs (macOS), numpy.libs or numpy/ (Win)
-    return root in path.parents or (root.parent / "numpy.libs") in path.parents
+    return _belongs_to(lib, "numpy")
 
 
 def _plan(threads: Threads) -> list[tuple[Any, int]]:
     """The (library controller, thread count) pairs that ``threads`` asks for."""
     blas = [lib for lib in _controller().lib_controllers if lib.user_api == "blas"]
-    if len(blas) <= 1:
-        if threads == "auto" or not blas:
-            return []
-        return [(blas[0], int(threads))]
-    mine = [lib for lib in blas if _is_numpys(lib)]
-    plan = [(lib, 1) for lib in blas if lib not in mine]
+    numpys = [lib for lib in blas if _is_numpys(lib)]
+    # SciPy's own BLAS when its wheel bundles one; the pools of other packages (a framework
+    # loaded beside us) are theirs and left alone
+    scipys = [lib for lib in blas if _belongs_to(lib, "scipy") and lib not in numpys]
+    if not numpys and len(blas) == 1:  # one shared system BLAS (conda, a distribution)
+        numpys = blas
+    plan = [(lib, 1) for lib in scipys]
     if threads != "auto":
-        plan += [(lib, int(threads)) for lib in mine]
+        plan += [(lib, int(threads)) for lib in numpys]
     return plan
 
 
