@@ -1,7 +1,9 @@
 """Benchmark: one BUG and one rank-adaptive BUG step on the factored Lyapunov (heat) problem.
 
-Prints time per step (median of repeats) and the tracemalloc peak of one step, next to the size of
-one dense n × n float64 matrix, for n ∈ {10³, 10⁴}, r = 20, RK4 and Euler sub-steps.
+Prints time per step (median of repeats) under the library's default BLAS thread policy
+(``"auto"``, what ``solve`` applies) and under one BLAS thread, and the tracemalloc peak of one
+step next to the size of one dense n × n float64 matrix, for n ∈ {10³, 10⁴}, r = 20, RK4 and Euler
+sub-steps.
 
 Run:  python benchmarks/bench_core.py
 """
@@ -13,6 +15,7 @@ import tracemalloc
 
 import numpy as np
 
+from lowrank_ode._threads import blas_threads
 from lowrank_ode.problems import LyapunovProblem
 from lowrank_ode.solve import make_integrator
 
@@ -37,17 +40,21 @@ def bench(n: int, method: str, substep: str, r: int = 20, repeats: int = 5) -> t
 
 
 def main() -> None:
-    """Print the table."""
+    """Print the table: each step under the default thread policy and under one BLAS thread."""
     print(
-        f"{'n':>6} {'method':>6} {'substep':>7} {'ms/step':>9} {'peak MB':>8} {'dense n×n MB':>12}"
+        f"{'n':>6} {'method':>6} {'substep':>7} {'ms (auto)':>10} {'ms (1 thr)':>10} "
+        f"{'auto/1':>7} {'peak MB':>8} {'dense n×n MB':>12}"
     )
     for n in (1_000, 10_000):
         for method in ("bug", "rabug"):
             for substep in ("rk4", "euler"):
-                sec, peak = bench(n, method, substep)
+                with blas_threads("auto"):
+                    sec, peak = bench(n, method, substep)
+                with blas_threads(1):
+                    sec1, _ = bench(n, method, substep)
                 print(
-                    f"{n:>6} {method:>6} {substep:>7} {1e3 * sec:>9.2f} {peak:>8.1f} "
-                    f"{n * n * 8 / 1e6:>12.0f}"
+                    f"{n:>6} {method:>6} {substep:>7} {1e3 * sec:>10.2f} {1e3 * sec1:>10.2f} "
+                    f"{sec / sec1:>7.2f} {peak:>8.1f} {n * n * 8 / 1e6:>12.0f}"
                 )
 
 

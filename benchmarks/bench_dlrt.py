@@ -64,6 +64,7 @@ from typing import Any
 
 import numpy as np
 
+from lowrank_ode._threads import blas_threads, check_threads
 from lowrank_ode.dlrt import TrainConfig, Trainer
 from lowrank_ode.timing import matmul_share, measure_mlp, median_time
 
@@ -176,27 +177,50 @@ def straight_line_floor(repeats: int) -> float:
 
 
 def main() -> None:
-    """Print both tables."""
+    """Print both tables, under the thread policy a user of ``train()`` gets (``--threads``)."""
     p = argparse.ArgumentParser()
     p.add_argument("--width", type=int, default=4096)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--skip-wide", action="store_true", help="only the MNIST MLP table")
+    p.add_argument("--dtypes", default="float32,float64", help="dtypes of the wide network")
+    p.add_argument(
+        "--threads",
+        default="auto",
+        help="BLAS thread policy (lowrank_ode._threads; default 'auto', as train() applies it)",
+    )
+    p.add_argument(
+        "--compare-threads",
+        action="store_true",
+        help="measure the wide network under 'auto' and under one thread, interleaved",
+    )
     a = p.parse_args()
-    for dtype in () if a.skip_wide else ("float32", "float64"):
-        rows = wide(a.width, a.repeats, dtype)
-        dense_train, dense_pred = rows[0][1], rows[0][2]
-        print(f"\n5 × {a.width}, batch 500, {dtype}")
-        print(f"{'net':14s} {'train s':>9s} {'/dense':>7s} {'predict s':>10s} {'/dense':>7s}")
-        for label, tt, tp in rows:
-            print(
-                f"{label:14s} {tt:9.4f} {tt / dense_train:7.3f} {tp:10.4f} {tp / dense_pred:7.3f}"
-            )
-    print("\n784-500x4-10 MLP, batch 256, float32")
-    print(f"{'net':48s} {'ms/batch':>9s} {'GEMM ms':>8s}")
-    for label, ms, gemm in mlp(a.repeats):
-        print(f"{label:48s} {ms:9.2f} {gemm:8.2f}")
-    floor = straight_line_floor(max(a.repeats, 10))
-    print(f"{'straight-line NumPy floor, fixed r=20 sgd':48s} {floor:9.2f}")
+    policies = ["auto", 1] if a.compare_threads else [check_threads(a.threads)]
+    for dtype in () if a.skip_wide else a.dtypes.split(","):
+        tables = {}
+        for policy in policies:
+            with blas_threads(policy) as info:
+                tables[policy] = wide(a.width, a.repeats, dtype)
+            pools = ", ".join(f"{b['library']} {b['num_threads']}" for b in info["blas"])
+            print(f"\n5 × {a.width}, batch 500, {dtype}, threads {policy} ({pools})")
+            rows = tables[policy]
+            dense_train, dense_pred = rows[0][1], rows[0][2]
+            print(f"{'net':14s} {'train s':>9s} {'/dense':>7s} {'predict s':>10s} {'/dense':>7s}")
+            for label, tt, tp in rows:
+                print(
+                    f"{label:14s} {tt:9.4f} {tt / dense_train:7.3f} {tp:10.4f} "
+                    f"{tp / dense_pred:7.3f}"
+                )
+        if a.compare_threads:
+            print("train s (auto) / train s (one thread):")
+            for (label, tt, _), (_, t1, _) in zip(tables["auto"], tables[1], strict=True):
+                print(f"{label:14s} {tt / t1:7.3f}")
+    with blas_threads(a.threads) as info:
+        print(f"\n784-500x4-10 MLP, batch 256, float32, threads {a.threads}")
+        print(f"{'net':48s} {'ms/batch':>9s} {'GEMM ms':>8s}")
+        for label, ms, gemm in mlp(a.repeats):
+            print(f"{label:48s} {ms:9.2f} {gemm:8.2f}")
+        floor = straight_line_floor(max(a.repeats, 10))
+        print(f"{'straight-line NumPy floor, fixed r=20 sgd':48s} {floor:9.2f}")
 
 
 if __name__ == "__main__":
