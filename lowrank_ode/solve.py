@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ._array_api import array_namespace
+from .exceptions import NumericalBreakdown
 from .integrators import METHODS, Integrator
 from .lowrank import LowRank, orthonormality_error
 from .problems.base import Evaluation, Problem, as_problem
@@ -159,6 +160,7 @@ def solve(
     save_every: int = 1,
     progress: bool = False,
     callback: Callable[[float, Any], None] | None = None,
+    max_steps: int | None = 10**6,
 ) -> Solution:
     """Integrate dY/dt = F(t, Y) on the low-rank manifold from ``Y0`` over ``t_span``.
 
@@ -186,6 +188,9 @@ def solve(
         Show a tqdm progress bar.
     callback : callable ``callback(t, Y)``, optional
         Called after every step.
+    max_steps : int or None
+        Refuse (``ValueError``, before the first step) a ``t_span`` and ``h`` that need more
+        steps than this (default 10⁶); ``None`` for no limit.
 
     Returns
     -------
@@ -194,8 +199,13 @@ def solve(
     Raises
     ------
     ValueError
-        On bad shapes, non-orthonormal factors, non-finite data, ``h ≤ 0``, negative
-        tolerances, unknown methods, or when a step produces NaN/inf.
+        On bad shapes, non-orthonormal factors, non-finite data, ``h ≤ 0``, more than
+        ``max_steps`` steps, negative tolerances, unknown methods.
+    TypeError
+        When ``F`` is neither a problem nor a callable, or ``Y0`` is not a point.
+    NumericalBreakdown
+        When a step produces NaN/inf or a factorization fails
+        (:class:`~lowrank_ode.exceptions.NumericalBreakdown`, an :class:`ArithmeticError`).
     """
     Fp = CountingProblem(as_problem(F))
     integ = make_integrator(method, substep, rtol, atol, max_rank, min_rank, norm)
@@ -227,8 +237,11 @@ def solve(
         raise ValueError(f"h must be a finite number > 0, got {h!r}")
     if not isinstance(save_every, (int, np.integer)) or save_every < 1:
         raise ValueError(f"save_every must be a positive integer, got {save_every!r}")
-
-    n_steps = max(1, math.ceil((tf - t0) / h - 1e-10))
+    if max_steps is not None and (
+        isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1
+    ):
+        raise ValueError(f"max_steps must be a positive integer or None, got {max_steps!r}")
+    n_steps = _step_count(t0, tf, float(h), max_steps, t_span)
     single = isinstance(Y0, LowRank)
     ts, ys, ranks = [t0], [Y0], [_ranks(blocks)]
     t, Y = t0, blocks
@@ -260,13 +273,36 @@ def solve(
     )
 
 
+def _step_count(t0: float, tf: float, h: float, max_steps: int | None, t_span: Any) -> int:
+    """Number of steps of size ``h`` over ``[t0, tf]``, checked before any work is done."""
+    length = tf - t0
+    if not math.isfinite(length):
+        raise ValueError(f"t_span is too long: tf − t0 overflows, got t_span={t_span!r}")
+    ratio = length / h
+    if not math.isfinite(ratio):
+        raise ValueError(
+            f"h={h!r} is too small for t_span={t_span!r}: the number of steps overflows"
+        )
+    if max_steps is not None and ratio - 1e-10 > max_steps:
+        raise ValueError(
+            f"t_span={t_span!r} with h={h!r} needs {ratio:.4g} steps > "
+            f"max_steps={max_steps}; increase h or pass a larger max_steps"
+        )
+    if max(abs(t0), abs(tf)) + h == max(abs(t0), abs(tf)):
+        raise ValueError(
+            f"h={h!r} is below the resolution of the times in t_span={t_span!r}: "
+            "t + h == t, the time would not advance"
+        )
+    return max(1, math.ceil(ratio - 1e-10))
+
+
 def _check_step(Y: list[Any], t: float, k: int, name: str) -> None:
     for b in Y:
         arrays = (b.U, b.S, b.V) if isinstance(b, LowRank) else (b,)
         for A in arrays:
             xp = array_namespace(A)
             if not bool(xp.all(xp.isfinite(A))):
-                raise ValueError(
+                raise NumericalBreakdown(
                     f"non-finite values (NaN or inf) after step {k + 1} (t = {t:.6g}) of method "
                     f"{name!r}: F returned NaN/inf or the method broke down"
                 )

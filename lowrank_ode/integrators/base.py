@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .._array_api import array_namespace, ct, eye_like, qr_pos
+from .._array_api import array_namespace, ct, eye_like, qr_pos, real_dtype
 from ..lowrank import LowRank
 from ..problems.base import Evaluation, Problem, as_problem
 from ..substep import SubstepSolver, get_substep
@@ -233,7 +233,35 @@ def change_core(U1: Any, U0: Any, S0: Any, V1: Any, V0: Any) -> Any:
     return M @ S0 @ ct(N, xp=xp)
 
 
+#: Rank-revealing augmentation: a column ``a_j`` of ``[A | B]`` whose distance to the span of the
+#: columns before it (``|R_jj|`` of the Householder QR) is at most
+#: ``AUGMENT_RTOL · max(n, k) · eps · ‖a_j‖`` is numerically dependent and dropped.
+AUGMENT_RTOL = 10.0
+
+
 def augment(A: Any, B: Any) -> Any:
-    """orth([A | B]): orthonormal basis of the span of both (at most n columns)."""
+    """orth([A | B]): orthonormal basis of the span of both (at most n columns), rank-revealing.
+
+    The Householder QR of ``[A | B]`` is kept as it is when every column is numerically
+    independent of the ones before it (the full-rank case, bit-identical to a plain QR).  A
+    column ``a_j`` with ``|R_jj| ≤ AUGMENT_RTOL · max(n, k) · eps · ‖a_j‖`` lies in the span of
+    the columns before it up to round-off, and QR would complete the basis there with a
+    direction fixed by rounding errors.  Such columns are dropped and the QR of the remaining
+    ones recomputed, so that the basis (and every step built on it) depends continuously on
+    ``A`` and ``B``.
+    """
     xp = array_namespace(A, B)
-    return orth(xp.concat([A, B], axis=1))
+    M = xp.concat([A, B], axis=1)
+    eps = float(xp.finfo(real_dtype(M.dtype, xp=xp)).eps)
+    while True:
+        Q, R = qr_pos(M, xp=xp)
+        n, k = M.shape
+        if k == 0 or n == 0:
+            return Q
+        d = xp.abs(xp.linalg.diagonal(R))
+        norms = xp.linalg.vector_norm(M[:, : d.shape[0]], axis=0)
+        small = d <= (AUGMENT_RTOL * max(n, k) * eps) * norms
+        if not bool(xp.any(small)):
+            return Q
+        keep = [j for j in range(k) if j >= d.shape[0] or not bool(small[j])]
+        M = xp.take(M, xp.asarray(keep), axis=1)

@@ -44,8 +44,9 @@ class ReLU(Layer):
 
     def backward(self, dy: Any) -> Any:
         """``dx = dy · [x > 0]``."""
+        y = self._cached()["y"]
         xp = aa.array_namespace(dy)
-        return dy * xp.astype(self._cache["y"] > 0, dy.dtype)
+        return dy * xp.astype(y > 0, dy.dtype)
 
 
 class LeakyReLU(Layer):
@@ -77,7 +78,7 @@ class LeakyReLU(Layer):
 
     def backward(self, dy: Any) -> Any:
         """``dx = dy`` where ``x > 0``, ``alpha · dy`` elsewhere."""
-        return dy * self._cache["slope"]
+        return dy * self._cached()["slope"]
 
     def __repr__(self) -> str:
         return f"LeakyReLU({self.alpha})"
@@ -103,7 +104,7 @@ class Tanh(Layer):
 
     def backward(self, dy: Any) -> Any:
         """``dx = dy · (1 − y²)``."""
-        y = self._cache["y"]
+        y = self._cached()["y"]
         return dy * (1 - y * y)
 
 

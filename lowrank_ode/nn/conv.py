@@ -24,7 +24,7 @@ from numpy.typing import DTypeLike
 
 from .. import _array_api as aa
 from . import _ops
-from .base import Layer, as_rng, pair, shape_of
+from .base import Layer, as_rng, check_array, check_size, pair, shape_of
 from .init import dense_init
 
 __all__ = ["conv_output_size", "im2col", "col2im", "col2im_t", "Conv2d", "check_conv_input"]
@@ -58,6 +58,7 @@ def check_conv_input(
     who: str,
 ) -> tuple[int, int]:
     """Validate an NCHW input for a sliding window; return the output size ``(Ho, Wo)``."""
+    check_array(x, who)
     if x.ndim != 4:
         raise ValueError(f"{who} expected input of shape (N, {c_in}, H, W), got {shape_of(x)}")
     if int(x.shape[1]) != c_in:
@@ -244,7 +245,7 @@ class Conv2d(Layer):
         init: str = "he",
     ) -> None:
         super().__init__()
-        self.c_in, self.c_out = int(c_in), int(c_out)
+        self.c_in, self.c_out = check_size(c_in, "c_in"), check_size(c_out, "c_out")
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = pair(stride, "stride")
         self.padding = pair(padding, "padding")
@@ -297,8 +298,9 @@ class Conv2d(Layer):
         -------
         dx : array, shape (N, c_in, H, W)
         """
+        cache = self._cached()
         xp = aa.array_namespace(dy)
-        X, x_shape, (ho, wo) = self._cache["X"], self._cache["x_shape"], self._cache["out"]
+        X, x_shape, (ho, wo) = cache["X"], cache["x_shape"], cache["out"]
         _check_dy(dy, (x_shape[0], self.c_out, ho, wo), "Conv2d")
         D = nchw_to_rows(dy, xp=xp)
         gW = _ops.matmul(D.T, X)

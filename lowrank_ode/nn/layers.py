@@ -9,14 +9,16 @@ from numpy.typing import DTypeLike
 
 from .. import _array_api as aa
 from . import _ops
-from .base import Layer, as_rng, shape_of
+from .base import Layer, as_rng, check_array, check_size, shape_of
 from .init import dense_init
 
 __all__ = ["Dense", "Flatten", "check_2d_input"]
 
 
 def check_2d_input(x: Any, n_in: int, who: str) -> None:
-    """Raise ``ValueError`` unless ``x`` has shape ``(batch, n_in)``."""
+    """Raise ``ValueError`` unless ``x`` has shape ``(batch, n_in)`` (``TypeError`` for a
+    non-array)."""
+    check_array(x, who)
     if x.ndim != 2 or int(x.shape[1]) != n_in:
         raise ValueError(f"{who} expected input of shape (batch, {n_in}), got {shape_of(x)}")
 
@@ -50,9 +52,7 @@ class Dense(Layer):
         init: str = "he",
     ) -> None:
         super().__init__()
-        if n_in < 1 or n_out < 1:
-            raise ValueError(f"Dense sizes must be positive, got n_in={n_in}, n_out={n_out}")
-        self.n_in, self.n_out = int(n_in), int(n_out)
+        self.n_in, self.n_out = check_size(n_in, "n_in"), check_size(n_out, "n_out")
         self.W = dense_init(n_in, n_out, as_rng(rng), dtype, init)
         self.b = np.zeros(n_out, dtype=dtype)
 
@@ -88,8 +88,8 @@ class Dense(Layer):
         -------
         dx : array, shape (batch, n_in)
         """
+        x = self._cached()["x"]
         xp = aa.array_namespace(dy)
-        x = self._cache["x"]
         if shape_of(dy) != (int(x.shape[0]), self.n_out):
             raise ValueError(
                 f"Dense.backward expected dy of shape {(int(x.shape[0]), self.n_out)}, "
@@ -115,6 +115,7 @@ class Flatten(Layer):
         -------
         y : array, shape (batch, prod(...))
         """
+        check_array(x, "Flatten")
         if x.ndim < 2:
             raise ValueError(f"Flatten expected input with ndim >= 2, got shape {shape_of(x)}")
         xp = aa.array_namespace(x)
@@ -131,5 +132,6 @@ class Flatten(Layer):
         -------
         dx : array, shape (batch, ...)
         """
+        shape = self._cached()["shape"]
         xp = aa.array_namespace(dy)
-        return xp.reshape(dy, self._cache["shape"])
+        return xp.reshape(dy, shape)
