@@ -127,14 +127,15 @@ def select_rank(sigma: np.ndarray, theta: float, norm: str = "fro") -> int:
         if _safe_squares(s):
             tails = np.sqrt(np.append(np.cumsum((s**2)[::-1])[::-1], 0.0))
         else:  # σ² would overflow or underflow: the same sums in the log domain
-            with np.errstate(divide="ignore"):
+            with np.errstate(divide="ignore", under="ignore"):
                 log2 = 2 * np.log(s)
-            logtails = np.logaddexp.accumulate(log2[::-1])[::-1]
-            tails = np.append(np.exp(logtails / 2), 0.0)
+                logtails = np.logaddexp.accumulate(log2[::-1])[::-1]
+                tails = np.append(np.exp(logtails / 2), 0.0)
     elif norm == "nuc":
         top = float(s[0]) if s.size else 0.0
-        if top > _BIG:  # scale so that the running sums cannot overflow
-            tails = np.append(top * np.cumsum((s / top)[::-1])[::-1], 0.0)
+        if top > _BIG:  # compare in units of σ₁, so that the running sums cannot overflow
+            tails = np.append(np.cumsum((s / top)[::-1])[::-1], 0.0)
+            return int(np.argmax(tails <= theta / top))
         else:
             tails = np.append(np.cumsum(s[::-1])[::-1], 0.0)
     elif norm == "max":

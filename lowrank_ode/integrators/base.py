@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from .._array_api import array_namespace, ct, eye_like, qr_pos, real_dtype
 from ..lowrank import LowRank
 from ..problems.base import Evaluation, Problem, as_problem
@@ -259,9 +261,19 @@ def augment(A: Any, B: Any) -> Any:
         if k == 0 or n == 0:
             return Q
         d = xp.abs(xp.linalg.diagonal(R))
-        norms = xp.linalg.vector_norm(M[:, : d.shape[0]], axis=0)
+        lead = M[:, : d.shape[0]]
+        with np.errstate(over="ignore"):  # an overflow is caught and redone just below
+            norms = xp.linalg.vector_norm(lead, axis=0)
+        if not bool(xp.all(xp.isfinite(norms))):  # huge entries: the same norms, scaled
+            top = xp.max(xp.abs(lead), axis=0)
+            top = xp.where(top > 0, top, xp.ones_like(top))
+            norms = top * xp.linalg.vector_norm(lead / top[None, :], axis=0)
+            d = d / top
+            norms = norms / top
         small = d <= (AUGMENT_RTOL * max(n, k) * eps) * norms
         if not bool(xp.any(small)):
             return Q
         keep = [j for j in range(k) if j >= d.shape[0] or not bool(small[j])]
-        M = xp.take(M, xp.asarray(keep), axis=1)
+        if not keep:  # every column is zero: the span is {0}
+            return Q[:, :0]
+        M = xp.take(M, xp.asarray(keep, dtype=xp.int64), axis=1)

@@ -273,10 +273,10 @@ class Conv2d(Layer):
         y : array, shape (N, c_out, Ho, Wo)
             ``Ho = (H + 2·ph − kh) // sh + 1``, likewise ``Wo``.
         """
-        xp = aa.array_namespace(x)
         ho, wo = check_conv_input(
             x, self.c_in, self.kernel_size, self.stride, self.padding, "Conv2d"
         )
+        xp = aa.array_namespace(x)
         X = im2col(x, self.kernel_size, self.stride, self.padding)
         self._cache = {"X": X, "x_shape": shape_of(x), "out": (ho, wo)}
         Y = _ops.matmul(X, self.W_mat.T)

@@ -412,10 +412,10 @@ class LowRankConv2d(LowRankLayer):
         -------
         y : array, shape (N, c_out, Ho, Wo)
         """
-        xp = aa.array_namespace(x)
         ho, wo = check_conv_input(
             x, self.c_in, self.kernel_size, self.stride, self.padding, "LowRankConv2d"
         )
+        xp = aa.array_namespace(x)
         X = im2col(x, self.kernel_size, self.stride, self.padding)
         Y = self._forward_rows(X)
         self._cache["x_shape"] = shape_of(x)
