@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from lowrank_ode import LowRank, solve
+from lowrank_ode import LowRank, NumericalBreakdown, solve
 from lowrank_ode.problems import KLWProblem
 
 from ._common import (
@@ -134,7 +134,7 @@ def final_error(
         warnings.simplefilter("ignore", RuntimeWarning)
         try:
             sol = solve(P, Y0, (0.0, T), h, method=method)
-        except (ValueError, np.linalg.LinAlgError):
+        except NumericalBreakdown:  # NaN/inf in a step, a singular S (direct)
             return float("inf")
     e = float(np.linalg.norm(sol.y[-1].to_dense() - ref))
     return e if np.isfinite(e) else float("inf")
