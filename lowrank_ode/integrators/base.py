@@ -261,7 +261,7 @@ def augment(A: Any, B: Any) -> Any:
         if k == 0 or n == 0:
             return Q
         d = xp.abs(xp.linalg.diagonal(R))
-        lead = M[:, : d.shape[0]]
+        lead = R[:, : d.shape[0]]  # ‖a_j‖ = ‖R[:, j]‖ (Q orthonormal), a small matrix
         with np.errstate(over="ignore"):  # an overflow is caught and redone just below
             norms = xp.linalg.vector_norm(lead, axis=0)
         if not bool(xp.all(xp.isfinite(norms))):  # huge entries: the same norms, scaled
