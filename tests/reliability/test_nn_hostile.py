@@ -97,3 +97,10 @@ def test_list_to_losses():
         SoftmaxCrossEntropy().forward([[0.0, 1.0]], np.zeros(1, dtype=int))
     with pytest.raises(TypeError, match=r"MSELoss expected an array for target, got list"):
         MSELoss().forward(np.zeros(2), [0.0, 1.0])
+
+
+def test_mlp_widths_must_be_integers():
+    from lowrank_ode.nn import mlp
+
+    with pytest.raises(TypeError, match=r"widths\[1\] must be an integer, got 2.7"):
+        mlp((784, 2.7, 10))
