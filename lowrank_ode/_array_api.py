@@ -183,14 +183,20 @@ def svd(A: Any, *, xp: Any) -> tuple[Any, Any, Any]:
     NumPy matrices go to LAPACK ``gesdd`` directly (working precision, see :func:`_svd_lapack`),
     other namespaces to ``xp.linalg.svd``.  Divide and conquer occasionally fails to converge on
     finite single-precision matrices; NumPy inputs then fall back to the QR-iteration driver
-    ``gesvd``.  A matrix with NaN/inf entries raises :class:`ValueError`.
+    ``gesvd``.  A matrix with NaN/inf entries, or a factorization that fails, raises
+    :class:`~lowrank_ode.exceptions.NumericalBreakdown`.
     """
+    from .exceptions import NumericalBreakdown
+
     if not bool(xp.all(xp.isfinite(A))):
-        raise ValueError(f"svd: the {tuple(A.shape)} matrix has NaN or inf entries")
-    if _lapack_ready(A):
-        P, sigma, Qh = _svd_lapack(A)
-    else:
-        P, sigma, Qh = xp.linalg.svd(A, full_matrices=False)
+        raise NumericalBreakdown(f"svd: the {tuple(A.shape)} matrix has NaN or inf entries")
+    try:
+        if _lapack_ready(A):
+            P, sigma, Qh = _svd_lapack(A)
+        else:
+            P, sigma, Qh = xp.linalg.svd(A, full_matrices=False)
+    except np.linalg.LinAlgError as exc:
+        raise NumericalBreakdown(f"svd of the {tuple(A.shape)} matrix failed: {exc}") from exc
     return P, sigma, ct(Qh, xp=xp)
 
 

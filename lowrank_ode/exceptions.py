@@ -9,7 +9,7 @@ catch ``ValueError`` to detect one.
 
 from __future__ import annotations
 
-__all__ = ["NumericalBreakdown"]
+__all__ = ["NumericalBreakdown", "NonFiniteStep"]
 
 
 class NumericalBreakdown(ArithmeticError):
@@ -19,5 +19,17 @@ class NumericalBreakdown(ArithmeticError):
     --------
     >>> from lowrank_ode.exceptions import NumericalBreakdown
     >>> issubclass(NumericalBreakdown, ArithmeticError)
+    True
+    """
+
+
+class NonFiniteStep(NumericalBreakdown):
+    """A step's result holds NaN or inf (raised by :meth:`Integrator.step
+    <lowrank_ode.integrators.Integrator.step>`); in training, the run diverged.
+
+    Examples
+    --------
+    >>> from lowrank_ode.exceptions import NonFiniteStep, NumericalBreakdown
+    >>> issubclass(NonFiniteStep, NumericalBreakdown)
     True
     """

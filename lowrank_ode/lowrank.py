@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ._array_api import array_namespace, ct, eye_like, qr_pos, svd, to_numpy
 from ._array_api import check_finite as _finite
 from .truncation import Truncation
@@ -106,6 +108,7 @@ class LowRank:
                 raise ValueError(
                     f"{name} must be a 2-D array, got shape {getattr(A, 'shape', type(A))}"
                 )
+        U, S, V = _common_dtype(U, S, V)
         ru, rv = S.shape
         if U.shape[1] != ru:
             raise ValueError(f"U must have shape (n, {ru}) to match S, got {tuple(U.shape)}")
@@ -161,12 +164,18 @@ class LowRank:
         return (self.U @ self.S) @ ct(self.V, xp=xp)
 
     def singular_values(self) -> Any:
-        """Singular values of ``Y`` (those of ``S``; exact when U and V are orthonormal)."""
-        return self.xp.linalg.svdvals(self.S)
+        """Singular values of ``Y`` (those of ``S``; exact when U and V are orthonormal).
+
+        Raises ``ValueError`` when ``S`` holds NaN or inf (its singular values are undefined).
+        """
+        xp = self.xp
+        _finite(self.S, "S", xp=xp)
+        return xp.linalg.svdvals(self.S)
 
     def norm(self) -> float:
-        """Frobenius norm ‖Y‖_F = ‖S‖_F (for orthonormal U, V)."""
+        """Frobenius norm ‖Y‖_F = ‖S‖_F (for orthonormal U, V); ``ValueError`` on NaN/inf in S."""
         xp = self.xp
+        _finite(self.S, "S", xp=xp)
         return float(xp.sqrt(xp.sum(xp.abs(self.S) ** 2)))
 
     @classmethod
@@ -190,9 +199,10 @@ class LowRank:
         **truncation
             ``min_rank``, ``max_rank``, ``norm`` of :class:`Truncation`.
         """
-        xp = array_namespace(A)
         if getattr(A, "ndim", None) != 2:
             raise ValueError(f"A must be a 2-D array, got shape {getattr(A, 'shape', None)}")
+        xp = array_namespace(A)
+        A = _as_floating(A, "A", xp=xp)
         _finite(A, "A", xp=xp)
         P, sigma, Q = svd(A, xp=xp)
         k = sigma.shape[0]
@@ -284,12 +294,14 @@ class LowRank:
         xp : namespace, optional
             Array namespace for the result (default NumPy).
         """
-        import numpy as np
-
         n, m = shape
         _check_rank(rank, min(n, m))
         rng = np.random.default_rng(rng)
         dt = np.dtype(dtype) if dtype is not None else np.dtype(np.float64)
+        if dt.char not in "fdFD":
+            raise TypeError(
+                f"dtype must be float32, float64, complex64 or complex128, got {dt.name}"
+            )
 
         def gauss(*s: int) -> np.ndarray:
             G = rng.standard_normal(s)
@@ -307,6 +319,49 @@ class LowRank:
         if xp is not None:
             U, S, V = (xp.asarray(np.ascontiguousarray(A)) for A in (U, S, V))
         return cls(U, S, V)
+
+
+_KINDS = "fdFD"  # the LAPACK dtypes: float32, float64, complex64, complex128
+
+
+def _as_floating(A: Any, name: str, *, xp: Any) -> Any:
+    """``A`` itself for a LAPACK dtype; integer and boolean arrays promoted to float64 (as
+    NumPy's linear algebra does); ``TypeError`` naming ``name`` for any other dtype."""
+    dt = A.dtype
+    if type(A) is np.ndarray:
+        if dt.char in _KINDS:
+            return A
+        if dt.kind in "biu":
+            return A.astype(np.float64)
+    else:
+        half = getattr(xp, "float16", None)
+        if xp.isdtype(dt, ("real floating", "complex floating")) and not (
+            half is not None and dt == half
+        ):
+            return A
+        if xp.isdtype(dt, ("integral", "bool")):
+            return xp.astype(A, xp.float64)
+    raise TypeError(
+        f"{name} must have dtype float32, float64, complex64 or complex128 (integers are "
+        f"promoted to float64), got {dt}"
+    )
+
+
+def _common_dtype(U: Any, S: Any, V: Any) -> tuple[Any, Any, Any]:
+    """The one dtype rule of :class:`LowRank`: all three factors share ``result_type(U, S, V)``.
+
+    Integer and boolean factors are promoted to float64, float16 and non-numeric dtypes
+    raise ``TypeError``.  Factors that already share a LAPACK dtype pass through untouched.
+    """
+    dU, dS, dV = (getattr(A, "dtype", None) for A in (U, S, V))
+    if dU is None or dS is None or dV is None:
+        return U, S, V  # not arrays: the shape checks name them
+    if dU == dS == dV and type(S) is np.ndarray and dS.char in _KINDS:
+        return U, S, V  # the common case, without further inspection
+    xp = array_namespace(U, S, V)
+    U, S, V = (_as_floating(A, n, xp=xp) for A, n in ((U, "U"), (S, "S"), (V, "V")))
+    dt = xp.result_type(U.dtype, S.dtype, V.dtype)
+    return tuple(A if A.dtype == dt else xp.astype(A, dt) for A in (U, S, V))
 
 
 def _diag(d: Any, *, xp: Any) -> Any:

@@ -174,6 +174,7 @@ def solve(
     save_every: int = 1,
     progress: bool = False,
     callback: Callable[[float, Any], None] | None = None,
+    max_steps: int | None = 10**6,
 ) -> Solution:
     """Integrate dY/dt = F(t, Y) on the low-rank manifold from ``Y0`` over ``t_span``.
 
@@ -208,6 +209,9 @@ def solve(
         BLAS thread policy while integrating (:mod:`lowrank_ode._threads`): ``"auto"`` keeps
         NumPy's BLAS on all cores and every other BLAS pool on one thread; ``N`` puts NumPy's
         on ``N`` threads.
+    max_steps : int or None
+        Refuse (``ValueError``, before the first step) a ``t_span`` and ``h`` that need more
+        steps than this (default 10⁶); ``None`` for no limit.
 
     Returns
     -------
@@ -216,10 +220,13 @@ def solve(
     Raises
     ------
     ValueError
-        On bad shapes, non-orthonormal factors, non-finite data, ``h ≤ 0``, negative
-        tolerances or unknown methods.
+        On bad shapes, non-orthonormal factors, non-finite data, ``h ≤ 0``, more than
+        ``max_steps`` steps, negative tolerances, unknown methods.
+    TypeError
+        When ``F`` is neither a problem nor a callable, or ``Y0`` is not a point.
     NumericalBreakdown
-        When a step produces NaN/inf.
+        When a step produces NaN/inf or a factorization fails
+        (:class:`~lowrank_ode.exceptions.NumericalBreakdown`, an :class:`ArithmeticError`).
 
     Examples
     --------
@@ -261,8 +268,11 @@ def solve(
         raise ValueError(f"h must be a finite number > 0, got {h!r}")
     if not isinstance(save_every, (int, np.integer)) or save_every < 1:
         raise ValueError(f"save_every must be a positive integer, got {save_every!r}")
-
-    n_steps = step_count(t0, tf, h)
+    if max_steps is not None and (
+        isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1
+    ):
+        raise ValueError(f"max_steps must be a positive integer or None, got {max_steps!r}")
+    n_steps = _step_count(t0, tf, float(h), max_steps, t_span)
     single = isinstance(Y0, LowRank)
     evals_before = integ.n_evals
     ts, ys, ranks = [t0], [Y0], [_ranks(blocks)]
@@ -295,3 +305,27 @@ def solve(
         method=integ.name,
         integrator=integ,
     )
+
+
+def _step_count(t0: float, tf: float, h: float, max_steps: int | None, t_span: Any) -> int:
+    """Number of steps of size ``h`` over ``[t0, tf]``, checked before any work is done."""
+    length = tf - t0
+    if not math.isfinite(length):
+        raise ValueError(f"t_span is too long: tf − t0 overflows, got t_span={t_span!r}")
+    ratio = length / h
+    if not math.isfinite(ratio):
+        raise ValueError(
+            f"h={h!r} is too small for t_span={t_span!r}: the number of steps overflows"
+        )
+    if max_steps is not None and ratio - STEP_COUNT_SLACK > max_steps:
+        raise ValueError(
+            f"t_span={t_span!r} with h={h!r} needs {ratio:.4g} steps > "
+            f"max_steps={max_steps}; increase h or pass a larger max_steps"
+        )
+    if max(abs(t0), abs(tf)) + h == max(abs(t0), abs(tf)):
+        raise ValueError(
+            f"h={h!r} is below the resolution of the times in t_span={t_span!r}: "
+            "t + h == t, the time would not advance"
+        )
+    return step_count(t0, tf, h)
+

@@ -103,7 +103,7 @@ class Truncation:
         if self.atol is not None:
             theta = max(theta, float(self.atol))
         if self.rtol is not None:
-            theta = max(theta, float(self.rtol) * float(np.sqrt(np.sum(s**2))))
+            theta = max(theta, float(self.rtol) * _norm2(s))
         return theta
 
     def rank(self, sigma: Any) -> int:
@@ -123,11 +123,18 @@ class Truncation:
         Raises
         ------
         ValueError
-            When a singular value is NaN or infinite.
+            When ``sigma`` is not 1-D, holds NaN/inf or negative values, or is not descending.
         """
         s = np.asarray(_host(sigma), dtype=float)
+        if s.ndim != 1:
+            raise ValueError(f"sigma must be a 1-D array of singular values, got shape {s.shape}")
         if not np.all(np.isfinite(s)):
-            raise ValueError(f"singular values must be finite, got {s}")
+            raise ValueError(f"singular values must be finite, got sigma={s}")
+        if s.size and (s[-1] < 0 or np.any(s[1:] > s[:-1])):
+            raise ValueError(
+                f"sigma must be non-negative and in descending order (as an SVD returns them), "
+                f"got sigma={s}"
+            )
         k = s.shape[0]
         theta = self.threshold(s)
         r = select_rank(s, theta, self.norm)
@@ -143,14 +150,45 @@ def select_rank(sigma: np.ndarray, theta: float, norm: str = "fro") -> int:
     """
     s = np.asarray(sigma, dtype=float)
     if norm == "fro":
-        tails = np.sqrt(np.append(np.cumsum((s**2)[::-1])[::-1], 0.0))
+        if _safe_squares(s):
+            tails = np.sqrt(np.append(np.cumsum((s**2)[::-1])[::-1], 0.0))
+        else:  # σ² would overflow or underflow: the same sums in the log domain
+            with np.errstate(divide="ignore", under="ignore"):
+                log2 = 2 * np.log(s)
+                logtails = np.logaddexp.accumulate(log2[::-1])[::-1]
+                tails = np.append(np.exp(logtails / 2), 0.0)
     elif norm == "nuc":
-        tails = np.append(np.cumsum(s[::-1])[::-1], 0.0)
+        top = float(s[0]) if s.size else 0.0
+        if top > _BIG:  # compare in units of σ₁, so that the running sums cannot overflow
+            tails = np.append(np.cumsum((s / top)[::-1])[::-1], 0.0)
+            return int(np.argmax(tails <= theta / top))
+        else:
+            tails = np.append(np.cumsum(s[::-1])[::-1], 0.0)
     elif norm == "max":
         tails = np.append(s, 0.0)
     else:
         raise ValueError(f"norm must be one of {_NORMS}, got {norm!r}")
     return int(np.argmax(tails <= theta))
+
+
+_BIG = 1e150  # σ above this: σ² may overflow
+_TINY = 1e-150  # non-zero σ below this: σ² may underflow
+
+
+def _safe_squares(s: np.ndarray) -> bool:
+    """True when σ² neither overflows nor underflows for every σ (the plain formulas apply)."""
+    if not s.size:
+        return True
+    nz = s[s > 0]
+    return bool(s[0] <= _BIG and (not nz.size or nz[-1] >= _TINY))
+
+
+def _norm2(s: np.ndarray) -> float:
+    """‖σ‖₂ without overflow or underflow (the plain formula in the safe range)."""
+    if _safe_squares(s):
+        return float(np.sqrt(np.sum(s**2)))
+    top = float(np.max(s))
+    return top * float(np.sqrt(np.sum((s / top) ** 2))) if top > 0 else 0.0
 
 
 def _host(a: Any) -> Any:

@@ -187,7 +187,7 @@ def run_one(
         cfg,
         _load(data, cfg.model),
         checkpoint=ckpt,
-        resume=True,
+        resume=ckpt.exists(),  # train() refuses to resume from a missing checkpoint
         progress=progress,
         threads="auto" if threads is None else threads,  # recorded in res["threads"]
     )

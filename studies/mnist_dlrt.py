@@ -26,7 +26,7 @@ from lowrank_ode.dlrt import TrainConfig
 from lowrank_ode.dlrt.cli import config_from_args
 
 from . import published as P
-from ._common import markdown_table, savefig, study_config
+from ._common import assert_true, markdown_table, savefig, study_config
 from ._runner import GRID_KEY, run_grid, runs_of
 
 
@@ -327,11 +327,18 @@ def partial_note(results: dict[str, Any]) -> str:
 def check_quick(results: dict[str, Any]) -> None:
     """Qualitative claims on the subset: everything learns; larger τ → lower rank."""
     for name, r in _runs(results).items():
-        assert r["test_accuracy"] > 0.5, f"{name} did not learn: {r['test_accuracy']:.3f}"
+        assert_true(r["test_accuracy"] > 0.5, f"{name} did not learn: {r['test_accuracy']:.3f}")
     lo, hi = results.get("mlp_tau0.05"), results.get("mlp_tau0.2")
     if lo and hi:
-        assert sum(hi["ranks"]) < sum(lo["ranks"]), (lo["ranks"], hi["ranks"])
-        assert hi["compression_eval"] > lo["compression_eval"]
+        assert_true(
+            sum(hi["ranks"]) < sum(lo["ranks"]),
+            f"larger τ did not give lower ranks: {lo['ranks']} (τ=0.05), {hi['ranks']} (τ=0.2)",
+        )
+        assert_true(
+            hi["compression_eval"] > lo["compression_eval"],
+            f"larger τ did not compress more: {lo['compression_eval']:.2f} (τ=0.05), "
+            f"{hi['compression_eval']:.2f} (τ=0.2)",
+        )
 
 
 #: How the tables label runs saved before results recorded their commit (before 6db81a7: two

@@ -24,7 +24,7 @@ import numpy as np
 
 from lowrank_ode.dlrt import TrainConfig
 
-from ._common import savefig, study_config, study_main
+from ._common import assert_true, savefig, study_config, study_main
 from .mnist_dlrt import partial_note, require_complete, run_configs
 from .published import ROBUSTNESS, ROBUSTNESS_RECIPE
 
@@ -115,8 +115,10 @@ def run(
 def check_quick(results: dict[str, Any]) -> None:
     """U Vᵀ falls behind as the decay grows; DLRT does not (the paper's Sec. 5.3, qualitatively)."""
     s = summarize(results)
-    assert s[10]["dlrt"][0] > s[10]["vanilla"][0] + 10, f"DLRT not ahead of U Vᵀ at decay 10: {s}"
-    assert s[10]["dlrt"][0] > 0.6 * s[1]["dlrt"][0], f"DLRT degrades with the decay: {s}"
+    assert_true(
+        s[10]["dlrt"][0] > s[10]["vanilla"][0] + 10, f"DLRT not ahead of U Vᵀ at decay 10: {s}"
+    )
+    assert_true(s[10]["dlrt"][0] > 0.6 * s[1]["dlrt"][0], f"DLRT degrades with the decay: {s}")
 
 
 #: The groups of runs in tables and figures: run-name prefix → label.

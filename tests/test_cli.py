@@ -93,8 +93,11 @@ def test_train_cli_on_tiny_idx_dataset(tmp_path, capsys):
     assert main(args + ["--epochs", "3"]) == 0
     hist = json.loads(out.read_text())["history"]
     assert len(hist) == 3 and hist[:2] == res["history"]
-    with pytest.raises(ValueError, match="cannot resume .* tau=0.2 differs"):
+    with pytest.raises(SystemExit) as info:  # a bad argument: one line on stderr, exit 2
         main(args + ["--epochs", "3", "--tau", "0.2"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.replace("\n", " ")
+    assert "cannot resume" in err and "tau=0.2 differs" in err
 
 
 def test_demo_cli_quick(tmp_path):

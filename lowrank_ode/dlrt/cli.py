@@ -6,11 +6,13 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from .._io import write_text_atomic
 from .._threads import check_threads
-from .train import METHODS, TrainConfig, train
+from ..exceptions import NumericalBreakdown
+from .train import METHODS, TrainConfig, Trainer, check_output_path
 
 __all__ = ["add_train_parser", "config_from_args", "load_data", "train_command"]
 
@@ -27,7 +29,9 @@ def load_data(data: str | None, model: str, dtype: str = "float64") -> Any:
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The :class:`TrainConfig` that ``lowrank-ode train`` runs for the parsed ``args``."""
-    widths = tuple(int(w) for w in args.widths.split(",")) if args.widths else None
+    widths = args.widths
+    if isinstance(widths, str):  # a namespace not built by the parser
+        widths = _widths(widths)
     return TrainConfig(
         model=args.model,
         method=args.method,
@@ -58,18 +62,53 @@ def _extra_fields(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _widths(text: str) -> tuple[int, ...]:
+    """argparse type of ``--widths``: comma-separated positive integers."""
+    try:
+        widths = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers such as 784,500,10, got {text!r}"
+        ) from None
+    if len(widths) < 2 or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 2 positive sizes, got {text!r}")
+    return widths
+
+
 def _run(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args)
-    data = load_data(args.data, cfg.model, cfg.dtype)
+    """Run ``train``: every argument is checked before the first step (exit 2 on a bad one)."""
+    parser: argparse.ArgumentParser = args._parser
+    if args.widths is not None and args.model != "mlp":
+        parser.error(f"--widths applies to --model mlp only, got --model {args.model}")
+    if args.resume and not args.checkpoint:
+        parser.error("--resume needs --checkpoint PATH (the checkpoint to resume from)")
+    if args.resume and not Path(args.checkpoint).is_file():
+        parser.error(f"--resume: checkpoint {args.checkpoint!r} does not exist")
+    try:
+        cfg = config_from_args(args)
+        for name, path in (("--json", args.json), ("--checkpoint", args.checkpoint)):
+            if path is not None:
+                check_output_path(path, name)
+    except (TypeError, ValueError) as exc:
+        parser.error(str(exc))
+    try:
+        data = load_data(args.data, cfg.model, cfg.dtype)
+    except (OSError, ValueError) as exc:  # MNISTNotFoundError, IDXFormatError, ...
+        parser.error(f"--data {args.data!r}: {exc}")
     progress = not args.quiet and sys.stderr.isatty()
-    res = train(
-        cfg,
-        data,
-        checkpoint=args.checkpoint,
-        resume=args.resume,
-        progress=progress,
-        threads=args.threads,
-    )
+    kw = dict(checkpoint=args.checkpoint, progress=progress, threads=args.threads)
+    try:
+        if args.resume:
+            tr = Trainer.load(args.checkpoint, data, cfg, **kw)
+        else:
+            tr = Trainer(cfg, data, **kw)
+    except (TypeError, ValueError) as exc:
+        parser.error(str(exc))
+    try:
+        res = tr.fit()
+    except NumericalBreakdown as exc:  # TrainingDiverged: the last checkpoint is kept
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         write_text_atomic(args.json, json.dumps(res, indent=1))
     if not args.quiet:
@@ -143,6 +182,7 @@ def add_train_parser(sub: Any) -> None:
     p.add_argument("--max-rank", type=int, default=None, help="upper bound on the adaptive ranks")
     p.add_argument(
         "--widths",
+        type=_widths,
         default=None,
         help="MLP widths, input first and classes last, e.g. 784,500,500,10 "
         "(None: TrainConfig's default)",
@@ -241,7 +281,7 @@ def add_train_parser(sub: Any) -> None:
         help="BLAS threads: 'auto' (NumPy's BLAS on all cores, every other BLAS pool on one, "
         "so that the pools never fight) or N (NumPy's BLAS on N threads)",
     )
-    p.set_defaults(func=_run)
+    p.set_defaults(func=_run, _parser=p)
 
 
 #: TrainConfig field → ``lowrank-ode train`` option, in the order commands are written.

@@ -196,17 +196,73 @@ class _Stateful(SubstepSolver):
         return out
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
-        """Inverse of :meth:`state_dict` (NumPy arrays)."""
-        self.state = {}
+        """Inverse of :meth:`state_dict` (NumPy arrays).
+
+        Raises
+        ------
+        ValueError
+            When an entry is missing, unexpected, or of the wrong shape or dtype (the message
+            names it): a state that does not fit would be reset silently at the next step.
+        """
+        state: dict[Any, SubstepState] = {}
+        used: set[str] = set()
+
+        def get(name: str) -> Any:
+            if name not in d:
+                raise ValueError(f"optimizer state entry {name!r} is missing")
+            used.add(name)
+            return np.asarray(d[name])
+
         for name in d:
-            k, kind = name.split("|")[:2]
-            if kind != "n":
+            parts = name.split("|")
+            if len(parts) != 2 or parts[1] != "n":
                 continue
-            n = int(d[name])
-            basis = tuple((d.get(f"{k}|P|{j}"), d.get(f"{k}|Q|{j}")) for j in range(n))
-            bufs = [[d[f"{k}|buf{b}|{j}"] for j in range(n)] for b in range(self.n_buffers)]
-            count = [int(c) for c in np.atleast_1d(d[f"{k}|count"])]
-            self.state[_as_key(k)] = SubstepState(basis, bufs, count)
+            key = parts[0]
+            n_arr = get(name)
+            if n_arr.shape != () or n_arr.dtype.kind not in "iu" or int(n_arr) < 0:
+                raise ValueError(f"optimizer state entry {name!r} must be an integer >= 0")
+            n = int(n_arr)
+            count = get(f"{key}|count")
+            if count.dtype.kind not in "iu" or count.shape != (n,) or np.any(count < 0):
+                raise ValueError(
+                    f"optimizer state entry {key + '|count'!r} must hold {n} integers >= 0, got "
+                    f"dtype {count.dtype} and shape {count.shape}"
+                )
+            basis, bufs = [], [[] for _ in range(self.n_buffers)]
+            for j in range(n):
+                P = get(f"{key}|P|{j}") if f"{key}|P|{j}" in d else None
+                Q = get(f"{key}|Q|{j}") if f"{key}|Q|{j}" in d else None
+                ref = None
+                for k in range(self.n_buffers):
+                    bname = f"{key}|buf{k}|{j}"
+                    M = get(bname)
+                    if M.dtype.kind not in "fc" or not np.all(np.isfinite(M)):
+                        raise ValueError(
+                            f"optimizer state entry {bname!r} must be a finite floating-point "
+                            f"array, got dtype {M.dtype}"
+                        )
+                    if ref is not None and M.shape != ref:
+                        raise ValueError(
+                            f"optimizer state entry {bname!r} has shape {M.shape}, expected "
+                            f"{ref} like the other buffers of entry {j}"
+                        )
+                    ref = M.shape
+                    bufs[k].append(M)
+                for side, B, dim in (("P", P, 0), ("Q", Q, 1)):
+                    if B is None:
+                        continue
+                    if B.ndim != 2 or len(ref) != 2 or B.shape[1] != ref[dim]:
+                        raise ValueError(
+                            f"optimizer state entry {f'{key}|{side}|{j}'!r} has shape {B.shape}, "
+                            f"which does not fit the buffers of shape {ref}"
+                        )
+                basis.append((P, Q))
+            state[_as_key(key)] = SubstepState(tuple(basis), bufs, [int(c) for c in count])
+        unexpected = sorted(set(d) - used)
+        if unexpected:
+            raise ValueError(f"unexpected optimizer state entries {unexpected[:5]}")
+        self.state = state
+
 
 
 class Momentum(_Stateful):

@@ -29,6 +29,9 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
+import os
+import tempfile
 import time
 import warnings
 import zipfile
@@ -40,7 +43,7 @@ import numpy as np
 
 from .._io import atomic_open
 from .._threads import blas_threads, check_threads, thread_info
-from ..exceptions import NumericalBreakdown
+from ..exceptions import NonFiniteStep, NumericalBreakdown
 from ..integrators import BUG, KSL, FixedBasisGalerkin, Full, ParallelBUG, RankAdaptiveBUG
 from ..integrators.base import Integrator
 from ..lowrank import LowRank
@@ -65,7 +68,11 @@ METHODS: dict[str, type[Integrator]] = {
 
 
 class TrainingDiverged(NumericalBreakdown):
-    """The loss or the parameters became NaN/inf; the last good checkpoint is left intact."""
+    """Training diverged; the last good checkpoint is left intact.
+
+    Raised when the loss or the parameters become NaN/inf, or when a mini-batch loss exceeds
+    ``divergence_factor`` times the first mini-batch loss of the run (see :class:`TrainConfig`).
+    """
 
 
 #: The paper's recipe per model; a :class:`TrainConfig` field left at ``None`` takes these.
@@ -149,11 +156,17 @@ class TrainConfig:
         Entry standard deviation of the ``"product"`` factors (Keras' default 0.05).
     dtype : {"float32", "float64"}
         Precision of the network (default float32).
+    divergence_factor : float or None
+        Divergence rule: training stops with :class:`TrainingDiverged` as soon as a mini-batch
+        loss exceeds ``divergence_factor`` times the loss of the first mini-batch of the run
+        (a resumed run keeps its first loss); NaN/inf always stops it.  ``None``: only NaN/inf.
 
     Raises
     ------
+    TypeError
+        When a field has the wrong type (e.g. ``tau="0.1"``).
     ValueError
-        When a field is out of range (the message names the field and the value).
+        When a field is out of range, naming it and the value.
 
     See Also
     --------
@@ -194,9 +207,12 @@ class TrainConfig:
     init_core: str | None = None
     init_std: float = 0.05
     dtype: str = "float32"
+    divergence_factor: float | None = 100.0
 
     def __post_init__(self) -> None:
-        self.widths = tuple(int(w) for w in self.widths)
+        for name in ("model", "method"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"{name} must be a string, got {getattr(self, name)!r}")
         if self.model not in PAPER_DEFAULTS:
             raise ValueError(f"model must be 'mlp' or 'lenet5', got {self.model!r}")
         for name, value in PAPER_DEFAULTS[self.model].items():
@@ -208,31 +224,83 @@ class TrainConfig:
             self.tau = DEFAULT_TAU
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {tuple(METHODS)}, got {self.method!r}")
+        for name in ("optimizer", "init_core", "dtype"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"{name} must be a string, got {getattr(self, name)!r}")
+        if self.optimizer not in ("sgd", "momentum", "adam"):
+            raise ValueError(
+                f"optimizer must be one of ('sgd', 'momentum', 'adam'), got {self.optimizer!r}"
+            )
         for name in ("epochs", "finetune_epochs", "batch_size", "rank", "min_rank", "seed"):
             v = getattr(self, name)
             low = 0 if name in ("epochs", "finetune_epochs", "seed") else 1
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise TypeError(f"{name} must be an integer, got {v!r}")
+            if v < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+            setattr(self, name, int(v))  # plain int: the config is stored as JSON
+        if self.max_rank is not None:
+            v = self.max_rank
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise TypeError(f"max_rank must be an integer or None, got {v!r}")
+            if v < self.min_rank:
+                raise ValueError(f"max_rank must be >= min_rank={self.min_rank}, got {v!r}")
+            self.max_rank = int(v)
+        if isinstance(self.widths, (str, bytes)) or not hasattr(self.widths, "__iter__"):
+            raise TypeError(f"widths must be a sequence of integers, got {self.widths!r}")
+        ws = tuple(self.widths)
+        if any(isinstance(w, bool) or not isinstance(w, (int, np.integer)) for w in ws):
+            raise TypeError(f"widths must be a sequence of integers, got {self.widths!r}")
+        self.widths = tuple(int(w) for w in ws)
         if len(self.widths) < 2 or min(self.widths) < 1:
             raise ValueError(f"widths must hold at least 2 positive sizes, got {self.widths!r}")
-        if isinstance(self.lr, bool) or not (
-            isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0
+        if self.model == "lenet5" and self.widths != _MLP_WIDTHS:
+            raise ValueError(
+                f"widths applies to model 'mlp' only; model 'lenet5' has a fixed architecture, "
+                f"got widths={self.widths!r}"
+            )
+        # real numbers: any numbers.Real (NumPy scalars too), stored as Python floats
+        for name, optional in (
+            ("lr", False),
+            ("momentum", False),
+            ("tau", True),
+            ("atol", True),
+            ("decay", True),
+            ("init_std", False),
+            ("divergence_factor", True),
         ):
+            v = getattr(self, name)
+            if v is None and optional:
+                continue
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                kind = "a real number or None" if optional else "a real number"
+                raise TypeError(f"{name} must be {kind}, got {v!r}")
+            setattr(self, name, float(v))
+        if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must satisfy 0 <= momentum < 1, got {self.momentum!r}")
-        if self.decay is not None and not self.decay > 0:
-            raise ValueError(f"decay must be > 0, got {self.decay!r}")
+        if self.decay is not None and not (math.isfinite(self.decay) and self.decay > 0):
+            raise ValueError(f"decay must be > 0 and finite, got {self.decay!r}")
         if self.tau is not None and not (0 <= self.tau < 1):
             raise ValueError(f"tau must satisfy 0 <= tau < 1, got {self.tau!r}")
+        if self.atol is not None and not (math.isfinite(self.atol) and self.atol >= 0):
+            raise ValueError(f"atol must be a finite number >= 0, got {self.atol!r}")
         if self.init_core not in ("svd", "random", "product"):
             raise ValueError(
                 f"init_core must be 'svd', 'random' or 'product', got {self.init_core!r}"
             )
-        if not (isinstance(self.init_std, (int, float)) and 0 < self.init_std < math.inf):
+        if not 0 < self.init_std < math.inf:
             raise ValueError(f"init_std must be a finite number > 0, got {self.init_std!r}")
+        if self.divergence_factor is not None and not self.divergence_factor > 1:
+            raise ValueError(
+                f"divergence_factor must be a number > 1 or None, got {self.divergence_factor!r}"
+            )
         if self.dtype not in ("float64", "float32"):
             raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
+
+
+_MLP_WIDTHS = (784, 500, 500, 500, 500, 10)
 
 
 def build_model(cfg: TrainConfig) -> Any:
@@ -359,6 +427,13 @@ class Trainer:
         cfg = self.cfg
         self.threads = check_threads(self.threads)
         self.thread_info: dict[str, Any] = thread_info()
+        if not isinstance(cfg, TrainConfig):
+            raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
+        self.data = _check_data(self.data, cfg)
+        if self.checkpoint is not None:
+            check_output_path(self.checkpoint, "checkpoint")
+        self._loss_limit: float | None = None
+        self.initial_loss: float | None = None
         self.model = build_model(cfg)
         opt_kw = {"beta": cfg.momentum} if cfg.optimizer == "momentum" else {}
         self.optimizer = get_optimizer(cfg.optimizer, **opt_kw)
@@ -372,11 +447,6 @@ class Trainer:
         dt = np.dtype(cfg.dtype)
         if x_tr.dtype != dt or x_te.dtype != dt:  # the network computes in cfg.dtype
             self.data = (x_tr.astype(dt), y_tr, x_te.astype(dt), y_te)
-        if x_tr.shape[0] != y_tr.shape[0] or x_te.shape[0] != y_te.shape[0]:
-            raise ValueError(
-                f"images and labels differ in number: train {x_tr.shape[0]} vs {y_tr.shape[0]}, "
-                f"test {x_te.shape[0]} vs {y_te.shape[0]}"
-            )
 
     # ---------------------------------------------------------------- training
     def step(self, x: Any, y: Any, integrator: Integrator | None = None) -> float:
@@ -391,18 +461,31 @@ class Trainer:
         self.flow.set_batch(x, y)
         try:
             blocks = integ.step(self.flow, 0.0, self.flow.point(), self.cfg.lr)
-        except NumericalBreakdown as err:
+        except NonFiniteStep as err:  # the step's result holds NaN/inf: the run diverged
             raise self._diverged("non-finite loss or parameters", f" ({err})") from err
-        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as err:
+        except ArithmeticError as err:  # another breakdown (SVD of a NaN core, ...)
             losses = [ev[0] for ev in self.flow.evaluations]
             if all(math.isfinite(v) for v in losses):
-                raise  # not a divergence: a genuine error
+                raise  # not a divergence of the loss: the breakdown itself
             raise self._diverged("non-finite loss inside a step", f" (losses {losses})") from err
         self.flow.load(blocks)
         loss = self.flow.evaluations[0][0]
         if not math.isfinite(loss):
             raise self._diverged("non-finite loss or parameters", f" (loss {loss})")
+        if self._loss_limit is None:
+            self._set_loss_limit(loss if self.initial_loss is None else self.initial_loss)
+        elif loss > self._loss_limit:
+            raise self._diverged(
+                f"loss {loss:.4g} exceeds divergence_factor={self.cfg.divergence_factor:g} "
+                f"times the first loss {self.initial_loss:.4g}"
+            )
         return loss
+
+    def _set_loss_limit(self, first: float) -> None:
+        """Fix the divergence threshold from the run's first mini-batch loss."""
+        self.initial_loss = float(first)
+        f = self.cfg.divergence_factor
+        self._loss_limit = math.inf if f is None or first <= 0 else f * float(first)
 
     @property
     def passes(self) -> int:
@@ -542,6 +625,8 @@ class Trainer:
             "config": asdict(self.cfg),
             "epoch": self.epoch,
             "history": self.history,
+            "initial_loss": self.initial_loss,
+            "optimizer_keys": sorted(getattr(self.optimizer, "state", {})),
             "format": "lowrank_ode.dlrt.checkpoint/1",
         }
         arrays["meta"] = np.asarray(json.dumps(meta))
@@ -567,8 +652,9 @@ class Trainer:
             raise ValueError(f"checkpoint {path} has no 'meta' entry (not written by lowrank_ode)")
         try:
             meta = json.loads(str(arrays["meta"]))
+            _check_meta(meta)
             stored = TrainConfig(**{**meta["config"], "widths": tuple(meta["config"]["widths"])})
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"checkpoint {path} has corrupt metadata: {exc}") from exc
         if cfg is not None:
             for k, v in asdict(stored).items():
@@ -586,12 +672,39 @@ class Trainer:
                 f"checkpoint {path} parameters {sorted(params)[:5]}… do not match the model "
                 f"{sorted(expected)[:5]}…"
             )
-        tr.model.set_params(params)
+        current = tr.model.params()
+        for k, v in params.items():
+            want = _expected_shape(k, current, params)
+            if v.dtype.kind != "f" or v.shape != want:
+                raise ValueError(
+                    f"checkpoint {path}: parameter {k!r} must be a floating-point array of shape "
+                    f"{want}, got dtype {v.dtype} and shape {v.shape}"
+                )
+            if not np.all(np.isfinite(v)):
+                raise ValueError(f"checkpoint {path}: parameter {k!r} contains NaN or inf")
+        tr.model.set_params({k: v.astype(current[k].dtype, copy=False) for k, v in params.items()})
+        opt = {k.split("|", 1)[1]: v for k, v in arrays.items() if k.startswith("opt|")}
         if isinstance(tr.optimizer, _Stateful):
-            tr.optimizer.load_state_dict(
-                {k.split("|", 1)[1]: v for k, v in arrays.items() if k.startswith("opt|")}
+            try:
+                tr.optimizer.load_state_dict(opt)
+            except ValueError as exc:
+                raise ValueError(f"checkpoint {path}: {exc}") from exc
+            keys = meta.get("optimizer_keys")
+            if keys is not None and sorted(tr.optimizer.state) != sorted(keys):
+                missing = sorted(set(keys) - set(tr.optimizer.state))
+                raise ValueError(
+                    f"checkpoint {path}: optimizer state {missing or sorted(tr.optimizer.state)} "
+                    f"missing or unexpected (saved keys {keys}); the resume would not be faithful"
+                )
+            _check_optimizer_shapes(tr, path)
+        elif opt:
+            raise ValueError(
+                f"checkpoint {path}: optimizer entries {sorted(opt)[:3]} for the stateless "
+                f"optimizer {tr.cfg.optimizer!r}"
             )
         tr.epoch, tr.history = int(meta["epoch"]), list(meta["history"])
+        if meta.get("initial_loss") is not None:
+            tr._set_loss_limit(float(meta["initial_loss"]))
         return tr
 
 
@@ -635,9 +748,12 @@ def train(
     Raises
     ------
     ValueError
-        On inconsistent data, or a checkpoint whose configuration does not match.
+        When ``resume`` is set without a ``checkpoint``, or the checkpoint path is not writable
+        (checked before the first step).
+    FileNotFoundError
+        When ``resume`` is set and ``checkpoint`` does not exist.
     TrainingDiverged
-        When the loss or the parameters become NaN/inf (the last checkpoint is kept).
+        When the loss diverges (the last good checkpoint is kept).
 
     Examples
     --------
@@ -654,11 +770,170 @@ def train(
     (True, True)
     """
     kw = dict(checkpoint=checkpoint, progress=progress, threads=threads)
-    if resume and checkpoint is not None and Path(checkpoint).exists():
+    if resume:
+        if checkpoint is None:
+            raise ValueError("resume=True needs a checkpoint path, got checkpoint=None")
+        if not Path(checkpoint).is_file():
+            raise FileNotFoundError(f"cannot resume: checkpoint {str(checkpoint)!r} does not exist")
         tr = Trainer.load(checkpoint, data, cfg, **kw)
     else:
         tr = Trainer(cfg, data, **kw)
     return tr.fit()
+
+
+def check_output_path(path: Any, name: str) -> Path:
+    """Check that a file can be written at ``path`` (before any work that would be lost).
+
+    Creates the missing parent folders and writes and removes a probe file next to ``path``.
+
+    Raises
+    ------
+    TypeError
+        When ``path`` is not a string or path.
+    ValueError
+        When ``path`` is a folder or cannot be written, naming ``name`` and the path.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path, got {path!r}")
+    p = Path(path)
+    if str(path) == "" or p.is_dir():
+        raise ValueError(f"{name} must be a file path, got the folder {str(path)!r}")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(f"{name} {str(path)!r} is not writable: {exc}") from exc
+    return p
+
+
+def _check_data(data: Any, cfg: TrainConfig) -> tuple[Any, Any, Any, Any]:
+    """Validate (x_train, y_train, x_test, y_test) once, before training."""
+    if not isinstance(data, (tuple, list)) or len(data) != 4:
+        size = f" of length {len(data)}" if hasattr(data, "__len__") else ""
+        raise TypeError(
+            "data must be a tuple (x_train, y_train, x_test, y_test), got "
+            f"{type(data).__name__}{size}"
+        )
+    names = ("x_train", "y_train", "x_test", "y_test")
+    arrays = []
+    for name, a in zip(names, data, strict=True):
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{name} must be a NumPy array, got {type(a).__name__}")
+        arrays.append(a)
+    x_tr, y_tr, x_te, y_te = arrays
+    for split, x, y in (("train", x_tr, y_tr), ("test", x_te, y_te)):
+        if x.shape[0] == 0:
+            raise ValueError(f"x_{split} holds 0 images: nothing to {split} on")
+        if y.ndim != 1 or x.shape[0] != y.shape[0]:
+            raise ValueError(
+                f"images and labels differ in number: x_{split} has {x.shape[0]} images, "
+                f"y_{split} has shape {y.shape}"
+            )
+        if x.dtype.kind not in "fiub":
+            raise TypeError(f"x_{split} must hold numbers, got dtype {x.dtype}")
+        if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+            bad = np.argwhere(~np.isfinite(x))[0]
+            raise ValueError(
+                f"x_{split} contains NaN or inf (first at index {tuple(int(i) for i in bad)}): "
+                "clean the data"
+            )
+        if y.dtype.kind not in "iu":
+            raise TypeError(f"y_{split} must hold integer labels, got dtype {y.dtype}")
+    shape = (cfg.widths[0],) if cfg.model == "mlp" else (1, 28, 28)
+    for split, x in (("train", x_tr), ("test", x_te)):
+        if tuple(x.shape[1:]) != shape:
+            raise ValueError(
+                f"x_{split} must have shape (N, {', '.join(map(str, shape))}) for model "
+                f"{cfg.model!r}, got {x.shape}"
+            )
+    return x_tr, y_tr, x_te, y_te
+
+
+def _check_meta(meta: Any) -> None:
+    """Types of the checkpoint metadata (``TypeError``/``ValueError`` naming the field)."""
+    if not isinstance(meta, dict):
+        raise TypeError(f"meta must be a JSON object, got {type(meta).__name__}")
+    if meta.get("format") != "lowrank_ode.dlrt.checkpoint/1":
+        raise ValueError(
+            f"format must be 'lowrank_ode.dlrt.checkpoint/1', got {meta.get('format')!r}"
+        )
+    if not isinstance(meta.get("config"), dict):
+        raise TypeError(f"config must be a JSON object, got {meta.get('config')!r}")
+    epoch = meta.get("epoch")
+    if isinstance(epoch, bool) or not isinstance(epoch, int):
+        raise TypeError(f"epoch must be an integer, got {epoch!r}")
+    if epoch < 0:
+        raise ValueError(f"epoch must be >= 0, got {epoch!r}")
+    history = meta.get("history")
+    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+        raise TypeError(f"history must be a list of records, got {history!r:.80}")
+    if len(history) != epoch:
+        raise ValueError(f"history must hold one record per epoch ({epoch}), got {len(history)}")
+    first = meta.get("initial_loss")
+    if first is not None and (
+        isinstance(first, bool) or not isinstance(first, (int, float)) or not math.isfinite(first)
+    ):
+        raise TypeError(f"initial_loss must be a finite number or null, got {first!r}")
+    keys = meta.get("optimizer_keys")
+    if keys is not None and not (isinstance(keys, list) and all(isinstance(k, str) for k in keys)):
+        raise TypeError(f"optimizer_keys must be a list of strings, got {keys!r}")
+
+
+def _expected_shape(key: str, current: dict[str, Any], saved: dict[str, Any]) -> tuple:
+    """The shape parameter ``key`` of a checkpoint must have.
+
+    A factorized layer's rank may have changed since the model was built (rank-adaptive
+    methods): its U and V keep their rows and may have any number of columns up to that, and S
+    is then (columns of U) × (columns of V).
+    """
+    shape = tuple(current[key].shape)
+    prefix, _, name = key.rpartition(".")
+    if name not in ("U", "S", "V") or not all(f"{prefix}.{f}" in current for f in "USV"):
+        return shape
+    cols = {}
+    for f in "UV":
+        v = np.asarray(saved.get(f"{prefix}.{f}", current[f"{prefix}.{f}"]))
+        rows = current[f"{prefix}.{f}"].shape[0]
+        cols[f] = v.shape[1] if v.ndim == 2 and 1 <= v.shape[1] <= rows else shape[-1]
+    if name == "S":
+        return (cols["U"], cols["V"])
+    return (shape[0], cols[name])
+
+
+def _check_optimizer_shapes(tr: Trainer, path: Any) -> None:
+    """Each optimizer state entry must fit the block it belongs to (named when it does not)."""
+    point = tr.flow.point()
+    shapes = [tuple(b.shape) for b in point]
+    for key, st in tr.optimizer.state.items():
+        for j, (P, Q) in enumerate(st.basis):
+            M = st.buffers[0][j]
+            if j >= len(shapes):
+                raise ValueError(
+                    f"checkpoint {path}: optimizer entry opt|{key}|buf0|{j} has no parameter "
+                    f"block (the model has {len(shapes)})"
+                )
+            if M.ndim == 2:
+                full = (
+                    int(P.shape[0]) if P is not None else int(M.shape[0]),
+                    int(Q.shape[0]) if Q is not None else int(M.shape[1]),
+                )
+            else:
+                full = tuple(int(s) for s in M.shape)
+            if full not in (shapes[j], shapes[j][::-1]):
+                raise ValueError(
+                    f"checkpoint {path}: optimizer entry opt|{key}|buf0|{j} (shape {M.shape}) "
+                    f"does not fit parameter block {j} of shape {shapes[j]}"
+                )
+
+
+def _finite(blocks: list[Any]) -> bool:
+    for b in blocks:
+        arrays = (b.U, b.S, b.V) if isinstance(b, LowRank) else (b,)
+        if not all(np.all(np.isfinite(np.asarray(a))) for a in arrays):
+            return False
+    return True
 
 
 def _truncate_weights(model: Any, cfg: TrainConfig) -> list[LowRank]:

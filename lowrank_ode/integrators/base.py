@@ -33,8 +33,10 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from .._array_api import array_namespace, ct, eye_like, qr_pos
-from ..exceptions import NumericalBreakdown
+from ..exceptions import NonFiniteStep
 from ..lowrank import LowRank
 from ..problems.base import Evaluation, Problem, as_problem
 from ..substep import Exact, SubProblem, SubstepSolver, get_substep
@@ -404,10 +406,48 @@ def change_core(U1: Any, U0: Any, S0: Any, V1: Any, V0: Any) -> Any:
     return M @ S0 @ ct(N, xp=xp)
 
 
+#: Rank-revealing augmentation: a column ``a_j`` of ``[A | B]`` whose distance to the span of the
+#: columns before it (``|R_jj|`` of the Householder QR) is at most
+#: ``AUGMENT_RTOL · max(n, k) · eps · ‖a_j‖`` is numerically dependent and dropped.
+AUGMENT_RTOL = 10.0
+
+
 def augment(A: Any, B: Any) -> Any:
-    """orth([A | B]): orthonormal basis of the span of both (at most n columns)."""
+    """orth([A | B]): orthonormal basis of the span of both (at most n columns), rank-revealing.
+
+    The Householder QR of ``[A | B]`` is kept as it is when every column is numerically
+    independent of the ones before it (the full-rank case, bit-identical to a plain QR).  A
+    column ``a_j`` with ``|R_jj| ≤ AUGMENT_RTOL · max(n, k) · eps · ‖a_j‖`` lies in the span of
+    the columns before it up to round-off, and QR would complete the basis there with a
+    direction fixed by rounding errors.  Such columns are dropped and the QR of the remaining
+    ones recomputed, so that the basis (and every step built on it) depends continuously on
+    ``A`` and ``B``.
+    """
     xp = array_namespace(A, B)
-    return orth(xp.concat([A, B], axis=1))
+    M = xp.concat([A, B], axis=1)
+    eps = float(xp.finfo(M.dtype).eps)  # finfo of a complex dtype is its real part's
+    while True:
+        Q, R = qr_pos(M, xp=xp)
+        n, k = M.shape
+        if k == 0 or n == 0:
+            return Q
+        d = xp.abs(xp.linalg.diagonal(R))
+        lead = R[:, : d.shape[0]]  # ‖a_j‖ = ‖R[:, j]‖ (Q orthonormal), a small matrix
+        with np.errstate(over="ignore"):  # an overflow is caught and redone just below
+            norms = xp.linalg.vector_norm(lead, axis=0)
+        if not bool(xp.all(xp.isfinite(norms))):  # huge entries: the same norms, scaled
+            top = xp.max(xp.abs(lead), axis=0)
+            top = xp.where(top > 0, top, xp.ones_like(top))
+            norms = top * xp.linalg.vector_norm(lead / top[None, :], axis=0)
+            d = d / top
+            norms = norms / top
+        small = d <= (AUGMENT_RTOL * max(n, k) * eps) * norms
+        if not bool(xp.any(small)):
+            return Q
+        keep = [j for j in range(k) if j >= d.shape[0] or not bool(small[j])]
+        if not keep:  # every column is zero: the span is {0}
+            return Q[:, :0]
+        M = xp.take(M, xp.asarray(keep, dtype=xp.int64), axis=1)
 
 
 def _check_finite_step(Y: list[Any], name: str, t: float, h: float) -> None:
@@ -416,7 +456,7 @@ def _check_finite_step(Y: list[Any], name: str, t: float, h: float) -> None:
         for A in (b.U, b.S, b.V) if isinstance(b, LowRank) else (b,):
             xp = array_namespace(A)
             if not bool(xp.all(xp.isfinite(A))):
-                raise NumericalBreakdown(
+                raise NonFiniteStep(
                     f"non-finite values (NaN or inf) after a step of method {name!r} from "
                     f"t = {t:.6g} with h = {h:.6g}: F returned NaN/inf or the method broke down"
                 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._array_api import array_namespace, ct
+from ..exceptions import NumericalBreakdown
 from ..lowrank import LowRank
 from ..problems.base import Problem
 from ..substep import SubProblem
@@ -76,7 +77,7 @@ class Direct(Integrator):
                     Udot = xp.linalg.solve(S.T, (FV - U @ Sdot).T).T
                     Vdot = xp.linalg.solve(Sc, (FhU - V @ ct(Sdot, xp=xp)).T).T
                 except Exception as exc:  # LinAlgError on NumPy, other types elsewhere
-                    raise ValueError(
+                    raise NumericalBreakdown(
                         f"direct (Koch–Lubich) method broke down at t={s:.6g}: S is singular "
                         f"({exc}); use ksl, bug or rabug, which do not invert S"
                     ) from exc

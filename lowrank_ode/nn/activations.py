@@ -44,7 +44,7 @@ class ReLU(Layer):
 
     def backward(self, dy: Any) -> Any:
         """``dx = dy · [x > 0]``."""
-        y = self._cache["y"]
+        y = self._cached()["y"]
         if type(dy) is np.ndarray and type(y) is np.ndarray:
             return np.multiply(dy, y > 0, dtype=dy.dtype)  # one pass, no cast temporary
         xp = aa.array_namespace(dy)
@@ -80,7 +80,7 @@ class LeakyReLU(Layer):
 
     def backward(self, dy: Any) -> Any:
         """``dx = dy`` where ``x > 0``, ``alpha · dy`` elsewhere."""
-        return dy * self._cache["slope"]
+        return dy * self._cached()["slope"]
 
     def __repr__(self) -> str:
         return f"LeakyReLU({self.alpha})"
@@ -106,7 +106,7 @@ class Tanh(Layer):
 
     def backward(self, dy: Any) -> Any:
         """``dx = dy · (1 − y²)``."""
-        y = self._cache["y"]
+        y = self._cached()["y"]
         return dy * (1 - y * y)
 
 

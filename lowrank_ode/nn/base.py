@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Layer", "Sequential", "as_rng", "pair"]
+__all__ = ["Layer", "Sequential", "as_rng", "pair", "check_size"]
 
 
 def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
@@ -17,15 +17,37 @@ def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
     return np.random.default_rng(rng)
 
 
+def check_size(value: Any, name: str, low: int = 1) -> int:
+    """``value`` as an ``int`` ≥ ``low``.
+
+    ``TypeError`` unless an integer (2.7 is not a layer size), ``ValueError`` when below ``low``.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
 def pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
-    """Normalise an ``int`` or a pair of ints to a pair, validating it."""
+    """Normalise an ``int`` or a pair of ints to a pair, validating it (``TypeError`` on
+    non-integers such as 2.5)."""
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-        out = (int(value[0]), int(value[1]))
+        items = value
     else:
-        out = (int(value), int(value))
-    return out
+        items = (value, value)
+    for v in items:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    return (int(items[0]), int(items[1]))
+
+
+def check_array(x: Any, who: str) -> None:
+    """``TypeError`` unless ``x`` is an array (lists and scalars are not converted silently)."""
+    if not hasattr(x, "ndim") or not hasattr(x, "shape"):
+        raise TypeError(f"{who} expected an array as input, got {type(x).__name__}")
 
 
 def shape_of(x: Any) -> tuple[int, ...]:
@@ -59,6 +81,12 @@ class Layer:
 
     def backward(self, dy: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _cached(self) -> dict[str, Any]:
+        """The cache of the last :meth:`forward`; ``RuntimeError`` when there was none."""
+        if not self._cache:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        return self._cache
 
     def __call__(self, x: Any) -> Any:
         return self.forward(x)
@@ -120,6 +148,7 @@ class Sequential(Layer):
 
     def forward(self, x: Any) -> Any:
         """Run every layer in order."""
+        check_array(x, "Sequential")
         for layer in self.layers:
             x = layer.forward(x)
         return x

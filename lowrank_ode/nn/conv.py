@@ -24,7 +24,7 @@ from numpy.typing import DTypeLike
 
 from .. import _array_api as aa
 from . import _ops
-from .base import Layer, as_rng, pair, shape_of
+from .base import Layer, as_rng, check_array, check_size, pair, shape_of
 from .init import dense_init
 
 __all__ = [
@@ -67,6 +67,7 @@ def check_conv_input(
     who: str,
 ) -> tuple[int, int]:
     """Validate an NCHW input for a sliding window; return the output size ``(Ho, Wo)``."""
+    check_array(x, who)
     if x.ndim != 4:
         raise ValueError(f"{who} expected input of shape (N, {c_in}, H, W), got {shape_of(x)}")
     if int(x.shape[1]) != c_in:
@@ -364,7 +365,7 @@ class Conv2d(Layer):
         init: str = "he",
     ) -> None:
         super().__init__()
-        self.c_in, self.c_out = int(c_in), int(c_out)
+        self.c_in, self.c_out = check_size(c_in, "c_in"), check_size(c_out, "c_out")
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = pair(stride, "stride")
         self.padding = pair(padding, "padding")
@@ -392,10 +393,10 @@ class Conv2d(Layer):
         y : array, shape (N, c_out, Ho, Wo)
             ``Ho = (H + 2·ph − kh) // sh + 1``, likewise ``Wo``.
         """
-        xp = aa.array_namespace(x)
         ho, wo = check_conv_input(
             x, self.c_in, self.kernel_size, self.stride, self.padding, "Conv2d"
         )
+        xp = aa.array_namespace(x)
         Xt = im2col_t(x, self.kernel_size, self.stride, self.padding)
         self._cache = {"Xt": Xt, "x_shape": shape_of(x), "out": (ho, wo)}
         Yt = _ops.matmul(self.W_mat, Xt)  # Yᵀ = W_mat Xᵀ: a (c_out, Ho, Wo, N) buffer
@@ -417,8 +418,9 @@ class Conv2d(Layer):
         -------
         dx : array, shape (N, c_in, H, W)
         """
+        cache = self._cached()
         xp = aa.array_namespace(dy)
-        Xt, x_shape, (ho, wo) = self._cache["Xt"], self._cache["x_shape"], self._cache["out"]
+        Xt, x_shape, (ho, wo) = cache["Xt"], cache["x_shape"], cache["out"]
         _check_dy(dy, (x_shape[0], self.c_out, ho, wo), "Conv2d")
         Dt = nchw_to_cols_t(dy, xp=xp)  # δᵀ
         gW = _ops.matmul(Dt, Xt.T)

@@ -9,14 +9,16 @@ from numpy.typing import DTypeLike
 
 from .. import _array_api as aa
 from . import _ops
-from .base import Layer, as_rng, shape_of
+from .base import Layer, as_rng, check_array, check_size, shape_of
 from .init import dense_init
 
 __all__ = ["Dense", "Flatten", "check_2d_input"]
 
 
 def check_2d_input(x: Any, n_in: int, who: str) -> None:
-    """Raise ``ValueError`` unless ``x`` has shape ``(batch, n_in)``."""
+    """Raise ``ValueError`` unless ``x`` has shape ``(batch, n_in)`` (``TypeError`` for a
+    non-array)."""
+    check_array(x, who)
     if x.ndim != 2 or int(x.shape[1]) != n_in:
         raise ValueError(f"{who} expected input of shape (batch, {n_in}), got {shape_of(x)}")
 
@@ -51,9 +53,7 @@ class Dense(Layer):
         init: str = "he",
     ) -> None:
         super().__init__()
-        if n_in < 1 or n_out < 1:
-            raise ValueError(f"Dense sizes must be positive, got n_in={n_in}, n_out={n_out}")
-        self.n_in, self.n_out = int(n_in), int(n_out)
+        self.n_in, self.n_out = check_size(n_in, "n_in"), check_size(n_out, "n_out")
         self.W = dense_init(n_in, n_out, as_rng(rng), dtype, init)
         self.b = np.zeros(n_out, dtype=dtype)
 
@@ -89,8 +89,8 @@ class Dense(Layer):
         -------
         dx : array, shape (batch, n_in)
         """
+        x = self._cached()["x"]
         xp = aa.array_namespace(dy)
-        x = self._cache["x"]
         if shape_of(dy) != (int(x.shape[0]), self.n_out):
             raise ValueError(
                 f"Dense.backward expected dy of shape {(int(x.shape[0]), self.n_out)}, "
@@ -116,6 +116,7 @@ class Flatten(Layer):
         -------
         y : array, shape (batch, prod(...))
         """
+        check_array(x, "Flatten")
         if x.ndim < 2:
             raise ValueError(f"Flatten expected input with ndim >= 2, got shape {shape_of(x)}")
         xp = aa.array_namespace(x)
@@ -132,9 +133,10 @@ class Flatten(Layer):
         -------
         dx : array, shape (batch, ...)
         """
+        shape = self._cached()["shape"]
         xp = aa.array_namespace(dy)
-        dx = xp.reshape(dy, self._cache["shape"])
-        x = self._cache["x"]
+        dx = xp.reshape(dy, shape)
+        x = self._cached()["x"]
         if type(x) is np.ndarray and type(dx) is np.ndarray and dx.strides != x.strides:
             # in the memory layout of x (the (C, H, W, N) buffers of the convolutions), so that
             # the layers below work on arrays of one layout

@@ -60,6 +60,11 @@ class SoftmaxCrossEntropy:
         -------
         loss : float
         """
+        for name, a in (("logits", logits), ("labels", labels)):
+            if not hasattr(a, "ndim"):
+                raise TypeError(
+                    f"SoftmaxCrossEntropy expected an array for {name}, got {type(a).__name__}"
+                )
         xp = aa.array_namespace(logits, labels)
         if logits.ndim != 2:
             raise ValueError(
@@ -67,6 +72,10 @@ class SoftmaxCrossEntropy:
                 f"got {shape_of(logits)}"
             )
         b, c = shape_of(logits)
+        if b == 0 or c == 0:
+            raise ValueError(
+                f"SoftmaxCrossEntropy expected a non-empty batch of logits, got shape {(b, c)}"
+            )
         if shape_of(labels) != (b,):
             raise ValueError(
                 f"SoftmaxCrossEntropy expected labels of shape ({b},), got {shape_of(labels)}"
@@ -92,8 +101,9 @@ class SoftmaxCrossEntropy:
         -------
         dlogits : array, shape (batch, n_classes)
         """
-        xp = aa.array_namespace(self._cache["logp"])
-        logp, onehot = self._cache["logp"], self._cache["onehot"]
+        cache = _cached(self, "SoftmaxCrossEntropy")
+        xp = aa.array_namespace(cache["logp"])
+        logp, onehot = cache["logp"], cache["onehot"]
         # softmax − onehot, with the label entry p_y − 1 written as −Σ_{j≠y} p_j (no cancellation)
         p_other = xp.exp(logp) * (1 - onehot)
         g = p_other - onehot * xp.sum(p_other, axis=1, keepdims=True)
@@ -123,11 +133,16 @@ class MSELoss:
         -------
         loss : float
         """
+        for name, a in (("pred", pred), ("target", target)):
+            if not hasattr(a, "ndim"):
+                raise TypeError(f"MSELoss expected an array for {name}, got {type(a).__name__}")
         xp = aa.array_namespace(pred, target)
         if shape_of(pred) != shape_of(target):
             raise ValueError(
                 f"MSELoss expected target of shape {shape_of(pred)}, got {shape_of(target)}"
             )
+        if _size(pred) == 0:
+            raise ValueError(f"MSELoss expected a non-empty pred, got shape {shape_of(pred)}")
         r = pred - target
         self._cache = {"r": r}
         return float(xp.sum(r * r) / _size(r))
@@ -138,11 +153,17 @@ class MSELoss:
         -------
         dpred : array, same shape as pred
         """
-        r = self._cache["r"]
+        r = _cached(self, "MSELoss")["r"]
         return r * (2.0 / _size(r))
 
     def __call__(self, pred: Any, target: Any) -> float:
         return self.forward(pred, target)
+
+
+def _cached(loss: Any, who: str) -> dict[str, Any]:
+    if not loss._cache:
+        raise RuntimeError(f"{who}.backward called before forward")
+    return loss._cache
 
 
 def _size(x: Any) -> int:

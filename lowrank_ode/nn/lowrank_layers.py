@@ -32,7 +32,7 @@ from numpy.typing import DTypeLike
 
 from .. import _array_api as aa
 from . import _ops
-from .base import Layer, as_rng, pair, shape_of
+from .base import Layer, as_rng, check_size, pair, shape_of
 from .conv import (
     Conv2d,
     _check_conv_hyper,
@@ -425,9 +425,7 @@ class LowRankDense(LowRankLayer):
         decay: float | None = None,
     ) -> None:
         super().__init__()
-        if n_in < 1 or n_out < 1:
-            raise ValueError(f"LowRankDense sizes must be positive, got n_in={n_in}, n_out={n_out}")
-        self.n_in, self.n_out = int(n_in), int(n_out)
+        self.n_in, self.n_out = check_size(n_in, "n_in"), check_size(n_out, "n_out")
         self._init_factors(rank, rng, dtype, init, singular_values, decay)
 
     def forward(self, x: Any) -> Any:
@@ -506,7 +504,7 @@ class LowRankConv2d(LowRankLayer):
         decay: float | None = None,
     ) -> None:
         super().__init__()
-        self.c_in, self.c_out = int(c_in), int(c_out)
+        self.c_in, self.c_out = check_size(c_in, "c_in"), check_size(c_out, "c_out")
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = pair(stride, "stride")
         self.padding = pair(padding, "padding")
@@ -525,10 +523,10 @@ class LowRankConv2d(LowRankLayer):
         -------
         y : array, shape (N, c_out, Ho, Wo)
         """
-        xp = aa.array_namespace(x)
         ho, wo = check_conv_input(
             x, self.c_in, self.kernel_size, self.stride, self.padding, "LowRankConv2d"
         )
+        xp = aa.array_namespace(x)
         Yt = self._forward_cols_t(im2col_t(x, self.kernel_size, self.stride, self.padding))
         self._cache["x_shape"] = shape_of(x)
         self._cache["out"] = (ho, wo)

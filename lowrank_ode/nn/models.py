@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from .activations import get_activation
-from .base import Layer, Sequential, as_rng
+from .base import Layer, Sequential, as_rng, check_size
 from .conv import Conv2d
 from .layers import Dense, Flatten
 from .lowrank_layers import LowRankConv2d, LowRankDense, LowRankLayer, factored_param_count
@@ -75,7 +75,7 @@ def mlp(
     -------
     model : Sequential
     """
-    widths = [int(w) for w in widths]
+    widths = [check_size(w, f"widths[{i}]") for i, w in enumerate(widths)]
     if len(widths) < 2:
         raise ValueError(f"widths needs at least 2 entries, got {widths}")
     get_activation(activation)  # validate the name before building anything

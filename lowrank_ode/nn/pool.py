@@ -13,7 +13,7 @@ import numpy as np
 from array_api_compat import device as _device
 
 from .. import _array_api as aa
-from .base import Layer, pair, shape_of
+from .base import Layer, check_array, pair, shape_of
 from .conv import _check_dy, _offset_slice, check_conv_input
 
 __all__ = ["MaxPool2d", "AvgPool2d"]
@@ -34,6 +34,7 @@ class _Pool2d(Layer):
 
     def _windows(self, x: Any) -> tuple[list[Any], list[tuple[slice, ...]], tuple[int, int]]:
         who = type(self).__name__
+        check_array(x, who)
         if x.ndim != 4:
             raise ValueError(f"{who} expected input of shape (N, C, H, W), got {shape_of(x)}")
         ho, wo = check_conv_input(x, int(x.shape[1]), self.kernel_size, self.stride, (0, 0), who)
@@ -106,8 +107,9 @@ class MaxPool2d(_Pool2d):
         -------
         dx : array, shape (N, C, H, W)
         """
+        cache = self._cached()
         xp = aa.array_namespace(dy)
-        x, y = self._cache["x"], self._cache["y"]
+        x, y = cache["x"], cache["y"]
         _check_dy(dy, shape_of(y), "MaxPool2d")
         if "xw" in self._cache and type(dy) is np.ndarray:
             return _maxpool2_backward(x, self._cache["xw"], dy)
@@ -213,8 +215,9 @@ class AvgPool2d(_Pool2d):
         -------
         dx : array, shape (N, C, H, W)
         """
+        cache = self._cached()
         xp = aa.array_namespace(dy)
-        x_shape, (ho, wo) = self._cache["x_shape"], self._cache["out"]
+        x_shape, (ho, wo) = cache["x_shape"], cache["out"]
         _check_dy(dy, (x_shape[0], x_shape[1], ho, wo), "AvgPool2d")
         dx = xp.zeros(x_shape, dtype=dy.dtype, device=_device(dy))
         (kh, kw), (sh, sw) = self.kernel_size, self.stride

@@ -30,6 +30,17 @@ class QuadraticGradientFlow(MatrixODE):
     linear = True
 
     def __init__(self, B: Any, A: Any = None) -> None:
+        for name, M in (("B", B), ("A", A)):
+            if M is None or isinstance(M, LowRank):
+                continue
+            if getattr(M, "ndim", None) != 2:
+                raise ValueError(
+                    f"{name} must be a 2-D array or a LowRank, got "
+                    f"{'shape ' + str(tuple(M.shape)) if hasattr(M, 'shape') else type(M).__name__}"
+                )
+            xp = array_namespace(M)
+            if not bool(xp.all(xp.isfinite(M))):
+                raise ValueError(f"{name} contains NaN or inf values")
         self.B = B
         self.A = A
         p, m = B.shape

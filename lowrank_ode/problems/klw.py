@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -107,10 +109,13 @@ class KLWProblem(ExplicitProblem):
         *,
         xp: Any = None,
     ) -> None:
-        if not isinstance(n, (int, np.integer)) or n < 1:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
-        if not np.isfinite(eps) or eps < 0:
-            raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
+        for name, v in (("eps", eps), ("w_norm", w_norm)):
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                raise TypeError(f"{name} must be a real number, got {v!r}")
+            if not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
         rng = np.random.default_rng(seed)
         d = np.zeros(n)
         sv = (
@@ -119,7 +124,11 @@ class KLWProblem(ExplicitProblem):
             else np.asarray(singular_values, dtype=float)
         )
         if sv.ndim != 1 or sv.shape[0] > n:
-            raise ValueError(f"singular_values must be 1-D with at most n={n} entries")
+            raise ValueError(
+                f"singular_values must be 1-D with at most n={n} entries, got shape {sv.shape}"
+            )
+        if not np.all(np.isfinite(sv)):
+            raise ValueError(f"singular_values must be finite, got {sv}")
         d[: sv.shape[0]] = sv
         self.D = np.diag(d)
         if eps:

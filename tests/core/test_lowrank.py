@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 import lowrank_ode as lo
 from lowrank_ode._array_api import array_namespace, qr_pos
+from lowrank_ode.exceptions import NumericalBreakdown
 from lowrank_ode.testing import check_orthonormal, lowrank_points, make_point, point_specs
 from lowrank_ode.truncation import select_rank
 
@@ -49,9 +50,14 @@ def test_truncation_semantics(sigma, rtol, atol, norm):
     """Smallest r with tail(σ_{r+1:}) ≤ max(atol, rtol‖σ‖₂) — and r−1 would violate it."""
     s = np.sort(np.asarray(sigma))[::-1]
     rule = lo.Truncation(rtol=rtol, atol=atol, norm=norm, min_rank=1)
-    theta = max(atol or 0.0, (rtol or 0.0) * np.linalg.norm(s))
+
+    def fro(x):  # scaled: σ² must not underflow (nor overflow) in the oracle either
+        top = x.max() if x.size else 0.0
+        return top * np.linalg.norm(x / top) if top > 0 else 0.0
+
+    theta = max(atol or 0.0, (rtol or 0.0) * fro(s))
     tail = {
-        "fro": lambda x: np.linalg.norm(x),
+        "fro": fro,
         "nuc": np.sum,
         "max": lambda x: x.max() if x.size else 0.0,
     }[norm]
@@ -164,7 +170,7 @@ def test_svd_falls_back_when_gesdd_does_not_converge(monkeypatch):
     assert np.allclose((P * sigma) @ Q.T, A, atol=1e-5)
     B = A.copy()
     B[2, 3] = np.nan
-    with pytest.raises(ValueError, match="NaN or inf"):
+    with pytest.raises(NumericalBreakdown, match="NaN or inf"):
         svd(B, xp=xp)
 
 

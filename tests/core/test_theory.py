@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import lowrank_ode as lo
+from lowrank_ode.exceptions import NumericalBreakdown
 from lowrank_ode.problems import KLWProblem, QuadraticGradientFlow, SchrodingerProblem
 from lowrank_ode.testing import check_descent, check_order, dense_error
 
@@ -87,7 +88,7 @@ def _klw_error(method, sigma_min, h, eps):
     assert np.isclose(np.linalg.svd(Y0.S, compute_uv=False)[-1], sigma_min, rtol=1e-6)
     try:
         Y = lo.solve(P, Y0, (0, 0.5), h, method=method).y[-1]
-    except ValueError:  # the method broke down (NaN/inf)
+    except NumericalBreakdown:  # the method broke down (NaN/inf)
         return np.inf
     return dense_error(Y, P.exact(0.5))
 

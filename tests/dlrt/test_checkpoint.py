@@ -61,3 +61,22 @@ def test_divergence_stops_with_clear_error_and_keeps_checkpoint(tmp_path):
         tr.run_epoch()
     assert ck.read_bytes() == before
     assert Trainer.load(ck, data).epoch == 1
+
+
+def test_resume_after_the_ranks_changed(tmp_path):
+    """A rank-adaptive run whose ranks fell below the start rank resumes from its checkpoint
+    (the factor shapes in the file differ from those of a freshly built model)."""
+    from lowrank_ode.dlrt import train
+
+    data = tiny_data()
+    cfg = tiny_cfg(method="dlrt-adaptive", init_core="product", rank=8, tau=0.3, epochs=1)
+    ck = tmp_path / "ck.npz"
+    first = train(cfg, data, checkpoint=ck)
+    assert max(first["ranks"]) < 8  # the ranks changed, so the shapes in the file did
+    longer = tiny_cfg(method="dlrt-adaptive", init_core="product", rank=8, tau=0.3, epochs=2)
+    resumed = train(longer, data, checkpoint=ck, resume=True)
+    straight = train(longer, data)
+    strip = lambda h: {k: v for k, v in h.items() if k != "seconds"}
+    assert strip(resumed["history"][0]) == strip(first["history"][0])
+    assert resumed["ranks"] == straight["ranks"]
+    assert strip(resumed["history"][-1]) == strip(straight["history"][-1])
