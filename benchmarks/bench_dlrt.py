@@ -7,54 +7,42 @@
    ranks have settled on the bundled MNIST subset), dense — milliseconds per batch.
 
 Run:  python benchmarks/bench_dlrt.py [--width 4096] [--repeats 3] [--skip-wide]
+      [--dtypes float32,float64] [--threads auto|N] [--compare-threads]
 
-Measured on this project's 2-core machine (NumPy 2 / OpenBLAS, one BLAS thread, nothing else
-running) with ``OPENBLAS_NUM_THREADS=1 python benchmarks/bench_dlrt.py --skip-wide --repeats
-30``, three runs within 15 minutes (milliseconds per batch; in parentheses the part spent in the
-layers' matrix products, first run; the first column of runs used ``--repeats 10``):
+Everything runs under the library's BLAS thread policy (``--threads``, default ``auto``: what
+``train()`` applies; ``docs/design.md``, "BLAS threads"); ``--compare-threads`` also times the
+wide network on one thread, interleaved.  The side-by-side comparison with PyTorch is
+``benchmarks/bench_vs_torch.py``.
 
-                                                  run 1          run 2   run 3
-    dense                                          35.4 (18.6)    31.5    31.9
-    dlrt fixed r=20 (Adam)                          9.1 (4.0)     10.9     8.2
-    dlrt fixed r=20 (SGD)                           7.1 (3.3)      6.9     7.5
-    dlrt adaptive tau=0.17, SVD-of-He start        32.3 (9.8)     19.8    18.7
-    dlrt adaptive tau=0.17, product start [20]     14.3 (5.2)     10.0    10.0
-    straight-line NumPy floor, fixed r=20, SGD      6.5            6.1     5.5
+Measured on this project's 2-core machine (nothing else running) with ``python
+benchmarks/bench_dlrt.py --dtypes float32 --repeats 2`` (default threads: NumPy's OpenBLAS on 2
+threads, SciPy's on 1):
 
-The host's speed drifts (the dense step took 29.8 ms in an earlier measurement), so read the
-ratios: the rank-adaptive step (product start, ranks ≈ 20) costs 0.31–0.40 of the dense step,
-the fixed-rank one (Adam) 0.26–0.35.  Against the targets, adaptive ≤ 10 ms and fixed rank
-20 ≤ 5 ms: the first is met in two runs of three (10.0 ms) and missed in the first (14.3 ms);
-the second is not met (6.9–7.5 ms with SGD, 8.2–10.9 ms with Adam) and cannot be on this CPU
-with NumPy: the straight-line floor — the same two passes, products and QRs written as bare
-NumPy, without library code or optimizer state — takes 5.5–6.5 ms itself.  The rank-adaptive step
-is cheaper
-than the fixed-rank one because its S-step reuses the first pass (docs/design.md, "Performance
-notes"); the SVD-of-He start keeps ranks near 30 and costs twice as much.  Two BLAS threads make
-every row slower (docs/design.md says why).
+    5 × 4096, batch 500, float32
+    net              train s  /dense  predict s  /dense
+    dense             1.4955   1.000     0.2654   1.000
+    dlrt r=5          0.1255   0.084     0.0202   0.076
+    dlrt r=20         0.1059   0.071     0.0171   0.065
+    dlrt r=80         0.2192   0.147     0.0294   0.111
+    dlrt r=320        0.8532   0.570     0.0676   0.255
 
-The wide-network part is the same measurement as ``python -m studies.timing`` (studies/README.md
-§8).  ``OPENBLAS_NUM_THREADS=1 python benchmarks/bench_dlrt.py --repeats 5``, float32 and
-float64 (train and predict: seconds per batch, and the ratio to dense):
+    784-500x4-10 MLP, batch 256, float32                ms/batch  GEMM ms
+    dense                                                 26.65    10.15
+    dlrt fixed r=20 (Adam)                                13.15     4.09
+    dlrt fixed r=20 (SGD)                                 10.97     3.94
+    dlrt adaptive tau=0.17, SVD-of-He start [21, 20, 20, 20]   17.21     3.72
+    dlrt adaptive tau=0.17, product start [21, 20, 20, 20]     14.46     3.33
+    straight-line NumPy floor, fixed r=20, SGD             7.45
 
-    float32          train s  /dense  predict s  /dense
-    dense             2.6903   1.000     0.7207   1.000
-    dlrt r=5          0.0944   0.035     0.0162   0.022
-    dlrt r=20         0.1231   0.046     0.0225   0.031
-    dlrt r=80         0.2955   0.110     0.0425   0.059
-    dlrt r=320        1.2310   0.458     0.1214   0.168
-
-    float64          train s  /dense  predict s  /dense
-    dense             4.9789   1.000     1.4201   1.000
-    dlrt r=5          0.2402   0.048     0.0412   0.029
-    dlrt r=20         0.2505   0.050     0.0486   0.034
-    dlrt r=80         0.5804   0.117     0.0850   0.060
-    dlrt r=320        2.6219   0.527     0.3463   0.244
-
-Targets: train/dense ≤ 0.05 at r = 5 (0.035 and 0.048: met) and ≤ 0.2 at r = 80 (0.110 and
-0.117: met); predict/dense ≤ 0.03 at r = 5 (0.022 and 0.029: met).  Building the wide DLRT
-networks dominates the run time (the product start is still built after the SVD of a dense
-4096 × 4096 He matrix per layer, docs/design.md), about 18 minutes for float64.
+Targets on the wide network: train/dense ≤ 0.2 at r = 80 (0.147: met); train/dense ≤ 0.05 and
+predict/dense ≤ 0.03 at r = 5 (0.084 and 0.076: not met with default threads).  With one BLAS
+thread (an earlier run, ``OPENBLAS_NUM_THREADS=1``) the same rows were 0.035 and 0.022 against a
+dense step of 2.69 s: the dense GEMMs use the second core and the thin DLRT products hardly do,
+so the ratio a user sees with default settings is the larger one.  The straight-line floor —
+the same two passes, products and QRs as bare NumPy, without library code or optimizer state —
+bounds what NumPy on this CPU can do per fixed-rank step.  Building the wide DLRT networks
+dominates the run time (the product start is still built after the SVD of a dense 4096 × 4096
+He matrix per layer, docs/design.md).
 """
 
 from __future__ import annotations
