@@ -15,7 +15,7 @@ import tracemalloc
 
 import numpy as np
 
-from lowrank_ode._threads import blas_threads
+from lowrank_ode import blas_threads
 from lowrank_ode.problems import LyapunovProblem
 from lowrank_ode.solve import make_integrator
 

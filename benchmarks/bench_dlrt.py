@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from lowrank_ode._threads import blas_threads, check_threads
+from lowrank_ode import blas_threads
 from lowrank_ode.dlrt import TrainConfig, Trainer
 from lowrank_ode.timing import matmul_share, measure_mlp, median_time
 
@@ -182,7 +182,7 @@ def main() -> None:
         help="measure the wide network under 'auto' and under one thread, interleaved",
     )
     a = p.parse_args()
-    policies = ["auto", 1] if a.compare_threads else [check_threads(a.threads)]
+    policies = ["auto", 1] if a.compare_threads else [a.threads]
     for dtype in () if a.skip_wide else a.dtypes.split(","):
         tables = {}
         for policy in policies:

@@ -65,7 +65,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg  # noqa: F401  (loaded now, so that its BLAS pool is in the thread record)
 
-from lowrank_ode._threads import blas_threads
+from lowrank_ode import blas_threads
 from lowrank_ode.dlrt import TrainConfig, Trainer
 
 try:

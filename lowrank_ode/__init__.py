@@ -9,6 +9,7 @@ Core objects: :class:`LowRank` (Y = U S Vᴴ), :class:`Truncation`, the problems
 
 from . import integrators, problems
 from ._array_api import qr_pos
+from ._threads import blas_threads, thread_info
 from .exceptions import NumericalBreakdown
 from .lowrank import LowRank, orthonormality_error
 from .manifold import tangent_project
@@ -32,4 +33,6 @@ __all__ = [
     "RK4",
     "Exact",
     "NumericalBreakdown",
+    "blas_threads",
+    "thread_info",
 ]
