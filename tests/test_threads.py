@@ -65,22 +65,25 @@ def _tiny():
     return x[:160], y[:160], x[160:], y[160:]
 
 
-def test_results_record_threads_and_do_not_depend_on_them():
+def test_results_record_threads_and_repeat_exactly():
+    """The policy in force is stored; under one policy a run repeats bit for bit.  (Different
+    thread counts may round differently: OpenBLAS splits a GEMM between its threads.)"""
     cfg = TrainConfig(widths=(30, 24, 24, 4), rank=8, epochs=2, finetune_epochs=1, batch_size=16)
     one = train(cfg, _tiny(), threads=1)
     two = train(cfg, _tiny(), threads=2)
+    again = train(cfg, _tiny(), threads=2)
     assert one["threads"]["threads"] == 1 and two["threads"]["threads"] == 2
     numpys = [b for b in two["threads"]["blas"] if b["library"] == "numpy"]
     assert numpys and numpys[0]["num_threads"] == 2
     json.dumps(one)  # JSON-able
     strip = lambda r: [{k: v for k, v in h.items() if k != "seconds"} for h in r["history"]]
-    assert strip(one) == strip(two)  # the thread count changes no number
+    assert strip(two) == strip(again)
 
 
-def test_solve_does_not_depend_on_threads():
+def test_solve_repeats_exactly_under_a_policy():
     P = LyapunovProblem(60, 50)
     Y0 = P.initial(rank=4)
-    a = lo.solve(P, Y0, (0, 0.05), 0.01, method="rabug", rtol=1e-6, threads=1).y[-1]
+    a = lo.solve(P, Y0, (0, 0.05), 0.01, method="rabug", rtol=1e-6, threads=2).y[-1]
     b = lo.solve(P, Y0, (0, 0.05), 0.01, method="rabug", rtol=1e-6, threads=2).y[-1]
     assert np.array_equal(a.to_dense(), b.to_dense())
 
