@@ -193,7 +193,9 @@ def run_one(
     )
     res["wall_seconds"] = time.perf_counter() - t0
     res["data"] = "bundled subset (5000/1000)" if data == "builtin" else "full MNIST (60000/10000)"
-    res["command"] = train_command(cfg, data)
+    # full MNIST: the command reads the files from LOWRANK_ODE_DATA (`--data ""`), not from
+    # this machine's path
+    res["command"] = train_command(cfg, "builtin" if data == "builtin" else "")
     res["run_id"] = run_id(cfg, data)
     res["code"] = code_version()
     res["worker"] = socket.gethostname()
