@@ -89,13 +89,16 @@ class RunSet:
         return float(np.mean(vals)) if vals else float("nan")
 
     def commands(self) -> list[str]:
-        """The command of every run: the stored one, else the one that would produce it."""
+        """The command of every run, writing the run's JSON: the stored one, else the one that
+        would produce it."""
         out = []
         for name, cfg in self.cfgs.items():
             stored = self.done.get(name, {}).get("command")
             json_path = str(self.folder / f"{name}.json")
-            argv = train_command(cfg, data="", extra=("--json", json_path))
-            out.append(stored or shlex.join(argv))
+            if stored:
+                out.append(f"{stored} --json {shlex.quote(json_path)}")
+            else:
+                out.append(shlex.join(train_command(cfg, data="", extra=("--json", json_path))))
         return out
 
     def reason(self) -> str:
