@@ -2,26 +2,8 @@
 
 import numpy as np
 import pytest
-
-from lowrank_ode.dlrt import TrainConfig
-
-
-def make_data(n_train=96, n_test=40, d=20, classes=4, seed=0):
-    """A small separable-ish classification problem (no MNIST needed)."""
-    rng = np.random.default_rng(seed)
-    W = rng.standard_normal((classes, d))
-    x = rng.standard_normal((n_train + n_test, d))
-    y = np.argmax(x @ W.T + 0.3 * rng.standard_normal((n_train + n_test, classes)), axis=1)
-    return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
-
-
-def make_cfg(**kw):
-    base = dict(
-        widths=(20, 16, 12, 4), rank=6, epochs=1, batch_size=32, lr=0.05, optimizer="sgd", tau=0.1
-    )
-    base.update(dtype="float64", init_core="svd", finetune_epochs=0)
-    base.update(kw)
-    return TrainConfig(**base)
+from dlrt_helpers import tiny_cfg as make_cfg
+from dlrt_helpers import tiny_data as make_data
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import make_cfg, make_data
+from dlrt_helpers import tiny_cfg as make_cfg
+from dlrt_helpers import tiny_data as make_data
 
 from lowrank_ode.dlrt import TrainConfig, Trainer, TrainingDiverged, train
 from lowrank_ode.exceptions import NumericalBreakdown
