@@ -426,7 +426,7 @@ class Trainer:
     def __post_init__(self) -> None:
         cfg = self.cfg
         self.threads = check_threads(self.threads)
-        self.thread_info: dict[str, Any] = thread_info()
+        self.thread_info: dict[str, Any] | None = None  # set by fit(): the policy in force
         if not isinstance(cfg, TrainConfig):
             raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
         self.data = _check_data(self.data, cfg)
@@ -609,7 +609,7 @@ class Trainer:
             if self.history
             else None,
             "history": self.history,
-            "threads": self.thread_info,
+            "threads": self.thread_info if self.thread_info is not None else thread_info(),
         }
 
     # ---------------------------------------------------------------- checkpoints
