@@ -212,7 +212,7 @@ class LowRank:
                 raise ValueError("give either rank or rtol/atol, not both")
             r = rank
         else:
-            r = Truncation(rtol=rtol, atol=atol, **truncation).rank(sigma)
+            r = Truncation(rtol=rtol, atol=atol, **truncation).rank(sigma, shape=tuple(A.shape))
         r = min(r, k)
         S = xp.astype(_diag(sigma[:r], xp=xp), A.dtype)
         return cls(P[:, :r], S, Q[:, :r])
@@ -249,7 +249,7 @@ class LowRank:
             _check_rank(rank, self.rank)
             r = rank
         else:
-            r = rule.rank(sigma)
+            r = rule.rank(sigma, shape=(self.U.shape[0], self.V.shape[0]))
         S = xp.astype(_diag(sigma[:r], xp=xp), self.S.dtype)
         return LowRank(self.U @ P[:, :r], S, self.V @ Q[:, :r])
 

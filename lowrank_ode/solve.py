@@ -328,4 +328,3 @@ def _step_count(t0: float, tf: float, h: float, max_steps: int | None, t_span: A
             "t + h == t, the time would not advance"
         )
     return step_count(t0, tf, h)
-

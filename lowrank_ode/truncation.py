@@ -5,7 +5,8 @@ singular values σ₁ ≥ σ₂ ≥ … ≥ σ_k ≥ 0 of a core matrix, keep th
 
     tail(σ_{r+1}, …, σ_k) ≤ ϑ,      ϑ = max(atol, rtol · ‖σ‖₂),
 
-then clamp r to ``[min_rank, max_rank]`` (and to ``k``).  ``norm`` chooses the tail:
+then clamp r to ``[min_rank, max_rank]`` (and to ``k``; with ``max_rank_fraction`` = f and an
+n × m matrix, also to ⌊f·min(n, m)⌋).  ``norm`` chooses the tail:
 
 * ``"fro"`` (default): ``tail = (Σ_{j>r} σ_j²)^{1/2}``, the Frobenius error of the truncation;
 * ``"nuc"``: ``tail = Σ_{j>r} σ_j`` (the ℓ¹ tail used in some reference codes);
@@ -52,6 +53,10 @@ class Truncation:
         Never return a rank below this (default 1).
     max_rank : int or None
         Never return a rank above this.
+    max_rank_fraction : float or None
+        Never return a rank above ⌊max_rank_fraction · min(n, m)⌋ for an n × m matrix (the
+        ``shape`` given to :meth:`rank`).  The official DLRT code caps every layer at half its
+        full rank (0.5), so that the augmented basis [K | U] of 2r columns fits in min(n, m).
     norm : {"fro", "nuc", "max"}
         Which tail norm is compared with ϑ (see module docstring).
 
@@ -81,6 +86,7 @@ class Truncation:
     min_rank: int = 1
     max_rank: int | None = None
     norm: str = "fro"
+    max_rank_fraction: float | None = None
 
     def __post_init__(self) -> None:
         _check_tol("rtol", self.rtol)
@@ -95,6 +101,22 @@ class Truncation:
             )
         if self.norm not in _NORMS:
             raise ValueError(f"norm must be one of {_NORMS}, got {self.norm!r}")
+        f = self.max_rank_fraction
+        if f is not None and (
+            isinstance(f, bool)
+            or not isinstance(f, (int, float, np.floating, np.integer))
+            or not 0 < f <= 1
+        ):
+            raise ValueError(f"max_rank_fraction must be a number in (0, 1] or None, got {f!r}")
+
+    def cap(self, shape: tuple[int, int] | None = None) -> int | None:
+        """The largest rank allowed for a matrix of ``shape`` (None: no cap)."""
+        caps = [] if self.max_rank is None else [int(self.max_rank)]
+        if self.max_rank_fraction is not None:
+            if shape is None:
+                raise ValueError("a Truncation with max_rank_fraction needs the matrix shape")
+            caps.append(max(int(self.max_rank_fraction * min(shape)), self.min_rank))
+        return min(caps) if caps else None
 
     def threshold(self, sigma: Sequence[float]) -> float:
         """The tolerance ϑ = max(atol, rtol·‖σ‖₂) for singular values ``sigma``."""
@@ -106,19 +128,21 @@ class Truncation:
             theta = max(theta, float(self.rtol) * _norm2(s))
         return theta
 
-    def rank(self, sigma: Any) -> int:
+    def rank(self, sigma: Any, shape: tuple[int, int] | None = None) -> int:
         """The rank to keep for singular values ``sigma``.
 
         Parameters
         ----------
         sigma : array, shape (k,)
             Singular values in descending order (host or device array).
+        shape : (n, m), optional
+            Shape of the matrix; needed with ``max_rank_fraction``.
 
         Returns
         -------
         int
             The smallest rank whose discarded tail is within the tolerance, clamped to
-            ``[min_rank, max_rank]`` and to ``k``.
+            ``[min_rank, max_rank]``, to ``k`` and to the cap of ``max_rank_fraction``.
 
         Raises
         ------
@@ -138,7 +162,8 @@ class Truncation:
         k = s.shape[0]
         theta = self.threshold(s)
         r = select_rank(s, theta, self.norm)
-        hi = k if self.max_rank is None else min(k, self.max_rank)
+        cap = self.cap(shape)
+        hi = k if cap is None else min(k, cap)
         return int(max(min(r, hi), min(self.min_rank, k)))
 
 

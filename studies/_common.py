@@ -190,6 +190,8 @@ STUDY_DEFAULTS: dict[str, Any] = {
     "optimizer": "adam",
     "finetune_epochs": 0,
     "init_core": "svd",
+    "min_rank": 1,
+    "max_rank_fraction": 1.0,  # no cap (the LeNet-5 τ grid at the official budget sets 0.5)
     "dtype": "float64",
 }
 

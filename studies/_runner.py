@@ -56,6 +56,7 @@ __all__ = [
 #: Key of the grid status inside a study's results dict (not a run).
 GRID_KEY = "_grid"
 
+
 def run_id(cfg: TrainConfig, data: str) -> str:
     """Stable id of a run: 12 hex digits of the SHA-256 of its configuration and data source.
 

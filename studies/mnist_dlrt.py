@@ -226,7 +226,9 @@ def configs(quick: bool, epochs: int | None = None) -> dict[str, TrainConfig]:
         "lenet5_tau0.11": study_config(
             **LENET, method="dlrt-adaptive", tau=0.11, rank=50, epochs=max(2, e // 2)
         ),
-        # the LeNet-5 τ sweep at the official budget (20 epochs; the official runs: 5 seeds)
+        # the LeNet-5 τ sweep at the official budget (20 epochs; the official runs: 5 seeds) with
+        # the paper's recipe of TrainConfig: the official layers' start (Haar bases, half-normal
+        # singular values, start rank and rank cap ⌊min(n, m)/2⌋ = 10, 25, 250, rank ≥ 2)
         **{
             f"lenet5_e20_tau{t}_seed{sd}": TrainConfig(
                 **LENET,

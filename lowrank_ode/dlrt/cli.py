@@ -12,7 +12,7 @@ from typing import Any
 from .._io import write_text_atomic
 from .._threads import check_threads
 from ..exceptions import NumericalBreakdown
-from .train import METHODS, TrainConfig, Trainer, check_output_path
+from .train import INIT_CORES, METHODS, TrainConfig, Trainer, check_output_path
 
 __all__ = ["add_train_parser", "config_from_args", "load_data", "train_command"]
 
@@ -58,6 +58,7 @@ def _extra_fields(args: argparse.Namespace) -> dict[str, Any]:
         "decay": args.decay,
         "momentum": args.momentum,
         "min_rank": args.min_rank,
+        "max_rank_fraction": getattr(args, "max_rank_fraction", None),
         "init_std": args.init_std,
     }
 
@@ -224,11 +225,12 @@ def add_train_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--init",
-        choices=["svd", "random", "product"],
+        choices=list(INIT_CORES),
         default=None,
         help="initial factors: truncated SVD of a He matrix (svd), the same bases with a "
-        "Gaussian core (random), or the official DLRT code's Gaussian product A B Cᵀ (product) "
-        "(default: MLP product, LeNet-5 svd, as the official codes)",
+        "Gaussian core (random), the official MLP code's Gaussian product A B Cᵀ (product), or "
+        "the official LeNet-5 layers' Haar bases with half-normal singular values (halfnormal) "
+        "(default: MLP product, LeNet-5 halfnormal, as the official codes)",
     )
     p.add_argument(
         "--decay",
@@ -246,8 +248,15 @@ def add_train_parser(sub: Any) -> None:
     p.add_argument(
         "--min-rank",
         type=int,
-        default=TrainConfig.min_rank,
-        help="smallest rank the truncation keeps",
+        default=None,
+        help="smallest rank the truncation keeps (default: MLP 1, LeNet-5 2 as its official code)",
+    )
+    p.add_argument(
+        "--max-rank-fraction",
+        type=float,
+        default=None,
+        help="adaptive methods: no layer's rank exceeds this fraction of min(n, m), at the start "
+        "or later (default: MLP 1.0, no cap; LeNet-5 0.5, as its official code)",
     )
     p.add_argument(
         "--init-std",
@@ -293,6 +302,7 @@ _OPTIONS = {
     "rank": "--rank",
     "min_rank": "--min-rank",
     "max_rank": "--max-rank",
+    "max_rank_fraction": "--max-rank-fraction",
     "widths": "--widths",
     "epochs": "--epochs",
     "finetune_epochs": "--finetune-epochs",

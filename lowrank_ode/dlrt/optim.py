@@ -264,7 +264,6 @@ class _Stateful(SubstepSolver):
         self.state = state
 
 
-
 class Momentum(_Stateful):
     """Heavy-ball momentum: M ← βM + f(X₀), X₁ = X₀ + h M (f = −∇ℒ).
 

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from .._array_api import qr_pos
 from .._io import atomic_open
 from .._threads import blas_threads, check_threads, thread_info
 from ..exceptions import NonFiniteStep, NumericalBreakdown
@@ -80,8 +81,10 @@ class TrainingDiverged(NumericalBreakdown):
 #: 1e-3, batch 256, rank-adaptive training followed by fine-tuning in frozen bases) and the
 #: official DLRT code's Gaussian-product start (``init_core="product"``); LeNet-5 — the
 #: official LeNet-5 experiment (COMPiLELab/DLRT-Net, ``Lenet_experiment/run_lenet_mnist.py``:
-#: SGD lr 0.05, batch 128, 20 epochs, start at full rank from the truncated SVD of the dense
-#: initialization).  Training is float32, as in the paper and every framework.
+#: SGD lr 0.05, batch 128, 20 epochs; its layers ``models_folder/Lenet5.py``,
+#: ``optimizer_KLS/my_conv.py`` and ``Linear_layer_lr_new.py``: start rank and rank cap
+#: ⌊min(n, m)/2⌋, Haar-random bases with half-normal singular values, rank ≥ 2).  Training is
+#: float32, as in the paper and every framework.
 PAPER_DEFAULTS: dict[str, dict[str, Any]] = {
     "mlp": {
         "optimizer": "adam",
@@ -92,6 +95,8 @@ PAPER_DEFAULTS: dict[str, dict[str, Any]] = {
         # docs/design.md, "Initialization and the relative truncation")
         "rank": 100,
         "init_core": "product",
+        "max_rank_fraction": 1.0,  # no cap
+        "min_rank": 1,
         "epochs": 20,
         "finetune_epochs": 5,  # fine-tuning phase of Table 1; the count is this library's choice
     },
@@ -99,12 +104,19 @@ PAPER_DEFAULTS: dict[str, dict[str, Any]] = {
         "optimizer": "sgd",
         "lr": 0.05,
         "batch_size": 128,
-        "rank": 500,  # full rank of every factorized layer (20, 50, 500)
-        "init_core": "svd",
+        # the official layers start the adaptive methods at, and never exceed, half the full
+        # rank: 10, 25, 250 (``rmax = min(n, m) // 2`` in optimizer_KLS/my_conv.py and
+        # Linear_layer_lr_new.py); the fixed-rank methods at min(rank, n, m)
+        "rank": 500,
+        "max_rank_fraction": 0.5,
+        "min_rank": 2,  # the official truncation never goes below rank 2
+        "init_core": "halfnormal",
         "epochs": 20,
         "finetune_epochs": 0,
     },
 }
+#: initial points of the factorized layers (``TrainConfig.init_core``)
+INIT_CORES = ("svd", "random", "product", "halfnormal")
 #: default relative truncation tolerance of ``dlrt-adaptive`` (paper, Table 1 row τ = 0.11)
 DEFAULT_TAU = 0.11
 
@@ -127,7 +139,8 @@ class TrainConfig:
         :data:`DEFAULT_TAU` for ``dlrt-adaptive`` without ``atol``, no truncation otherwise
         (``dlrt-single-pass`` is then the fixed-rank parallel BUG).
     rank : int or None
-        Fixed rank, or the start rank of the adaptive methods (MLP 100, LeNet-5 full rank).
+        Fixed rank, or the start rank of the adaptive methods (MLP 100, LeNet-5 500), at most
+        min(n, m) of each layer and, for the adaptive methods, ⌊``max_rank_fraction``·min(n, m)⌋.
     widths : tuple of int
         MLP widths (input first, classes last); LeNet-5 has fixed shapes.
     epochs, batch_size, lr, optimizer, seed
@@ -139,10 +152,15 @@ class TrainConfig:
     momentum : float
         Momentum coefficient of ``optimizer="momentum"`` (0 ≤ momentum < 1).
     atol, min_rank, max_rank
-        Further truncation options of the adaptive methods.
+        Further truncation options of the adaptive methods (``min_rank`` default: MLP 1,
+        LeNet-5 2 as its official code).
+    max_rank_fraction : float or None
+        Cap of the adaptive methods: no layer's rank (at the start or during training)
+        exceeds ⌊max_rank_fraction · min(n, m)⌋ for its n × m weight matrix.  Default: 1.0 (no
+        cap) for the MLP, 0.5 for LeNet-5 (its official code: 10, 25, 250).
     decay : float or None
         Prescribe initial singular values ``|N(0,1)|·decay^(−k)`` (robustness study).
-    init_core : {"svd", "random", "product"} or None
+    init_core : {"svd", "random", "product", "halfnormal"} or None
         Initial point of the factorized layers: ``"svd"`` — the truncated SVD of a He
         initialization (a flat spectrum); ``"random"`` — the same bases with a Gaussian r × r
         core of the same Frobenius norm (quarter-circle spectrum reaching down to 0);
@@ -150,8 +168,10 @@ class TrainConfig:
         C (m×r), the point the official DLRT code starts from (Keras ``random_normal``), put on
         the manifold by QR (A = Q_A R_A, C = Q_C R_C, S = R_A B R_Cᵀ).  A product of three
         Gaussian matrices has a steeply decaying spectrum, so the relative truncation sheds
-        the directions that training does not use.  Default: ``"product"`` for the MLP,
-        ``"svd"`` for LeNet-5 (each as its official code).
+        the directions that training does not use; ``"halfnormal"`` — Haar-random orthonormal
+        bases U, V and S = diag of the r largest of 2r draws of |N(0, 1)|, the start of the
+        official LeNet-5 layers.  Default: ``"product"`` for the MLP, ``"halfnormal"`` for
+        LeNet-5 (each as its official code).
     init_std : float
         Entry standard deviation of the ``"product"`` factors (Keras' default 0.05).
     dtype : {"float32", "float64"}
@@ -201,8 +221,9 @@ class TrainConfig:
     seed: int = 0
     finetune_epochs: int | None = None
     atol: float | None = None
-    min_rank: int = 1
+    min_rank: int | None = None
     max_rank: int | None = None
+    max_rank_fraction: float | None = None
     decay: float | None = None
     init_core: str | None = None
     init_std: float = 0.05
@@ -267,6 +288,7 @@ class TrainConfig:
             ("atol", True),
             ("decay", True),
             ("init_std", False),
+            ("max_rank_fraction", False),
             ("divergence_factor", True),
         ):
             v = getattr(self, name)
@@ -286,9 +308,12 @@ class TrainConfig:
             raise ValueError(f"tau must satisfy 0 <= tau < 1, got {self.tau!r}")
         if self.atol is not None and not (math.isfinite(self.atol) and self.atol >= 0):
             raise ValueError(f"atol must be a finite number >= 0, got {self.atol!r}")
-        if self.init_core not in ("svd", "random", "product"):
+        if self.init_core not in INIT_CORES:
+            raise ValueError(f"init_core must be one of {INIT_CORES}, got {self.init_core!r}")
+        if not 0 < self.max_rank_fraction <= 1:
             raise ValueError(
-                f"init_core must be 'svd', 'random' or 'product', got {self.init_core!r}"
+                f"max_rank_fraction must satisfy 0 < max_rank_fraction <= 1, "
+                f"got {self.max_rank_fraction!r}"
             )
         if not 0 < self.init_std < math.inf:
             raise ValueError(f"init_std must be a finite number > 0, got {self.init_std!r}")
@@ -310,11 +335,11 @@ def build_model(cfg: TrainConfig) -> Any:
     dtype = np.dtype(cfg.dtype)
     kw = {"decay": cfg.decay} if cfg.decay is not None else {}
     if cfg.model == "mlp":
-        pairs = zip(cfg.widths[:-2], cfg.widths[1:-1], strict=True)
-        ranks = [min(cfg.rank, a, b) for a, b in pairs] or cfg.rank
+        shapes = list(zip(cfg.widths[1:-1], cfg.widths[:-2], strict=True))
+        ranks = [start_rank(cfg, shape) for shape in shapes] or cfg.rank
         model = mlp(cfg.widths, low_rank=low_rank, rank=ranks, dtype=dtype, rng=rng, **kw)
     else:
-        ranks = [min(cfg.rank, n_out, n_in) for n_out, n_in in LENET5_FACTORIZED_SHAPES]
+        ranks = [start_rank(cfg, shape) for shape in LENET5_FACTORIZED_SHAPES]
         model = lenet5(low_rank=low_rank, ranks=ranks, dtype=dtype, rng=rng, **kw)
     if cfg.init_core == "random":
         core_rng = np.random.default_rng([cfg.seed, 3])
@@ -330,13 +355,38 @@ def build_model(cfg: TrainConfig) -> Any:
             QA, RA = np.linalg.qr(A)
             QC, RC = np.linalg.qr(C)
             m.set_factors(QA.astype(dtype), (RA @ B @ RC.T).astype(dtype), QC.astype(dtype))
+    elif cfg.init_core == "halfnormal":
+        core_rng = np.random.default_rng([cfg.seed, 5])
+        for m in model.low_rank_layers():
+            (n, r), k = m.U.shape, m.V.shape[0]
+            QU = qr_pos(core_rng.standard_normal((n, r)))[0]  # Haar on the Stiefel manifold
+            QV = qr_pos(core_rng.standard_normal((k, r)))[0]
+            sigma = np.sort(np.abs(core_rng.standard_normal(2 * r)))[::-1][:r]
+            m.set_factors(QU.astype(dtype), np.diag(sigma).astype(dtype), QV.astype(dtype))
     return model
+
+
+def start_rank(cfg: TrainConfig, shape: tuple[int, int]) -> int:
+    """Initial rank of a factorized n × m layer: ``cfg.rank`` within min(n, m) and, for the
+    adaptive methods, within the cap ⌊``max_rank_fraction``·min(n, m)⌋ (at least min_rank)."""
+    r = min(cfg.rank, *shape)
+    if METHODS[cfg.method].rank_adaptive:
+        cap = max(int(cfg.max_rank_fraction * min(shape)), cfg.min_rank)
+        r = min(r, cap)
+    return r
 
 
 def _truncation(cfg: TrainConfig) -> Truncation | None:
     if cfg.tau is None and cfg.atol is None:
         return None
-    return Truncation(rtol=cfg.tau, atol=cfg.atol, min_rank=cfg.min_rank, max_rank=cfg.max_rank)
+    fraction = cfg.max_rank_fraction if cfg.max_rank_fraction < 1 else None
+    return Truncation(
+        rtol=cfg.tau,
+        atol=cfg.atol,
+        min_rank=cfg.min_rank,
+        max_rank=cfg.max_rank,
+        max_rank_fraction=fraction,
+    )
 
 
 def training_integrator(cfg: TrainConfig, optimizer: Any) -> Integrator:
@@ -938,11 +988,12 @@ def _finite(blocks: list[Any]) -> bool:
 
 def _truncate_weights(model: Any, cfg: TrainConfig) -> list[LowRank]:
     """SVD truncation (τ) of every weight layer but the output layer of a dense network."""
-    rule = _truncation(cfg) or Truncation()
+    rule = Truncation(rtol=cfg.tau, atol=cfg.atol, min_rank=cfg.min_rank, max_rank=cfg.max_rank)
     out = []
     for m in model.weight_layers()[:-1]:
         W = m.params()["W"].reshape(m.n_out, m.n_in)
-        out.append(LowRank.from_dense(W, rank=rule.rank(np.linalg.svd(W, compute_uv=False))))
+        sigma = np.linalg.svd(W, compute_uv=False)
+        out.append(LowRank.from_dense(W, rank=rule.rank(sigma, shape=W.shape)))
     return out
 
 

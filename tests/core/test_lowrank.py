@@ -79,6 +79,17 @@ def test_truncation_examples_and_clamps():
     assert lo.Truncation(atol=0, max_rank=2).rank(s) == 2
     assert lo.Truncation().rank(np.array([1.0, 0.5, 0.0])) == 2  # exact zeros dropped
     assert lo.Truncation().rank(s) == 4  # never fires: keeps everything (not r)
+    half = lo.Truncation(atol=0, max_rank_fraction=0.5)
+    assert half.rank(s, shape=(4, 9)) == 2 and half.rank(s, shape=(7, 9)) == 3
+    assert lo.Truncation(atol=0, max_rank_fraction=0.1, min_rank=2).rank(s, shape=(4, 4)) == 2
+    with pytest.raises(ValueError, match="shape"):
+        half.rank(s)
+
+
+def test_truncate_applies_the_rank_fraction_to_its_own_shape():
+    Y = lo.LowRank.random((12, 8), 8, rng=0)
+    assert Y.truncate(lo.Truncation(max_rank_fraction=0.5)).rank == 4
+    assert Y.truncate(lo.Truncation(max_rank_fraction=0.5, max_rank=3)).rank == 3
 
 
 @pytest.mark.parametrize(
@@ -89,6 +100,8 @@ def test_truncation_examples_and_clamps():
         ({"min_rank": 0}, "min_rank"),
         ({"max_rank": 0}, "max_rank"),
         ({"norm": "l3"}, "norm"),
+        ({"max_rank_fraction": 0.0}, "max_rank_fraction"),
+        ({"max_rank_fraction": 1.5}, "max_rank_fraction"),
     ],
 )
 def test_truncation_bad_input(kw, match):

@@ -19,7 +19,49 @@ def test_mlp_defaults_are_table_1_recipe():
 def test_lenet_defaults_are_the_official_lenet_recipe():
     cfg = TrainConfig(model="lenet5")
     assert (cfg.optimizer, cfg.lr, cfg.batch_size, cfg.epochs) == ("sgd", 0.05, 128, 20)
-    assert (cfg.init_core, cfg.rank, cfg.finetune_epochs) == ("svd", 500, 0)
+    assert (cfg.init_core, cfg.rank, cfg.finetune_epochs) == ("halfnormal", 500, 0)
+    assert (cfg.max_rank_fraction, cfg.min_rank) == (0.5, 2)
+
+
+def test_lenet_adaptive_starts_at_the_official_half_rank():
+    """Official layers: start rank and cap ⌊min(n, m)/2⌋ (10, 25, 250) for the adaptive method,
+    min(rank, n, m) for the fixed-rank ones; half-normal spectrum on Haar bases."""
+    import numpy as np
+
+    from lowrank_ode.dlrt.train import build_model
+
+    model = build_model(TrainConfig(model="lenet5", method="dlrt-adaptive", dtype="float64"))
+    layers = model.low_rank_layers()
+    assert [m.U.shape[1] for m in layers] == [10, 25, 250]
+    for m in layers:
+        r = m.U.shape[1]
+        np.testing.assert_allclose(m.U.T @ m.U, np.eye(r), atol=1e-12)
+        np.testing.assert_allclose(m.V.T @ m.V, np.eye(r), atol=1e-12)
+        s = np.diag(m.S)
+        assert np.all(s[:-1] >= s[1:]) and s[-1] > 0
+        assert np.count_nonzero(m.S - np.diag(s)) == 0
+    fixed = build_model(TrainConfig(model="lenet5", method="dlrt", rank=20, dtype="float64"))
+    assert [m.U.shape[1] for m in fixed.low_rank_layers()] == [20, 20, 20]
+    capped = TrainConfig(model="lenet5", method="dlrt-adaptive", max_rank_fraction=1.0)
+    assert [m.U.shape[1] for m in build_model(capped).low_rank_layers()] == [20, 50, 500]
+
+
+def test_lenet_adaptive_ranks_never_exceed_the_cap():
+    """The truncation of the adaptive step keeps every layer within ⌊0.5·min(n, m)⌋ even with a
+    tolerance that would keep every direction (τ = 0)."""
+    import numpy as np
+
+    from lowrank_ode.dlrt import Trainer
+
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 1, 28, 28))
+    y = rng.integers(0, 10, 64)
+    cfg = TrainConfig(
+        model="lenet5", method="dlrt-adaptive", tau=0.0, epochs=1, batch_size=32, dtype="float64"
+    )
+    tr = Trainer(cfg, (x, y, x[:16], y[:16]), progress=False)
+    tr.fit()
+    assert [m.U.shape[1] for m in tr.model.low_rank_layers()] == [10, 25, 250]
 
 
 @pytest.mark.parametrize("method", ["dense", "dlrt", "vanilla", "dlrt-single-pass"])

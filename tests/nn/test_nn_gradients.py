@@ -271,9 +271,7 @@ def test_backward_without_input_gradient(kind: str) -> None:
         x = rng.standard_normal((4, 7))
         model = nn.Sequential([first, nn.ReLU(), nn.Dense(5, 3, rng=2)])
     else:
-        first = (
-            nn.Conv2d(2, 3, 3, rng=1) if kind == "conv" else nn.LowRankConv2d(2, 3, 3, 2, rng=1)
-        )
+        first = nn.Conv2d(2, 3, 3, rng=1) if kind == "conv" else nn.LowRankConv2d(2, 3, 3, 2, rng=1)
         x = rng.standard_normal((2, 2, 6, 6))
         model = nn.Sequential([first, nn.ReLU(), nn.Flatten(), nn.Dense(48, 3, rng=2)])
     dy = rng.standard_normal((x.shape[0], 3))
