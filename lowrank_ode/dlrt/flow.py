@@ -24,6 +24,7 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
+from .._array_api import array_namespace, svd
 from ..lowrank import LowRank
 from ..nn.base import Sequential
 from ..nn.losses import SoftmaxCrossEntropy
@@ -155,13 +156,25 @@ class VanillaFlow(NetworkFlow):
 
     Every parameter is a dense block: (U, V) of each factorized layer — with S frozen at I — and
     the rest; the update is plain gradient descent on U and V (∂ℒ/∂U = G V, ∂ℒ/∂V = Gᵀ U).
+
+    The start splits each factorization evenly between the factors, as the paper's baseline
+    does (official code: ``UV_vanilla/Linear_layer_lr_new_vanilla.py``): with the SVD
+    S = P Σ Qᵀ of the core, U ← U P Σ^{1/2} and V ← V Q Σ^{1/2}, so that U Vᵀ = U₀ S Vᵀ₀ and
+    both factors carry the small singular values — the case DLRT is robust to and this
+    baseline is not.  A model whose cores are already the identity (a restored checkpoint) is
+    left as it is.
     """
 
     def __init__(self, model: Sequential, loss: Any = None) -> None:
         super().__init__(model, loss)
-        for m in self.lr_layers:  # absorb S into U: W = (U S) Vᵀ, S = I from now on
-            xp_eye = _eye_like(m.S)
-            m.set_factors(m.U @ m.S, xp_eye, m.V)
+        for m in self.lr_layers:  # balanced split W = (U P Σ^½)(V Q Σ^½)ᵀ, S = I from now on
+            eye = _eye_like(m.S)
+            xp = array_namespace(m.S)
+            if bool(xp.all(m.S == eye)):
+                continue
+            P, sigma, Q = svd(m.S, xp=xp)
+            root = xp.sqrt(sigma)
+            m.set_factors((m.U @ P) * root, eye, (m.V @ Q) * root)
 
     def point(self) -> list[Any]:  # noqa: D102
         params = self.model.params()

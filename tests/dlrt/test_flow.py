@@ -145,3 +145,16 @@ def test_network_flow_products_match_dense_gradient():
     flow.set_batch(data[0][16:32], data[1][16:32])
     flow.at(0.0, flow.point())
     assert np.allclose(G.right(0, V), Gd @ V)
+
+
+def test_vanilla_start_splits_the_factorization_evenly():
+    """U Vᵀ of the baseline is the initial U₀ S V₀ᵀ, with Σ^{1/2} on both factors (UᵀU = VᵀV =
+    Σ), so small initial singular values slow both factors down, as in the paper's baseline."""
+    ref = Trainer(tiny_cfg(method="dlrt", rank=4, decay=10.0), tiny_data()).model.low_rank_layers()
+    layers = Trainer(tiny_cfg(method="vanilla", rank=4, decay=10.0), tiny_data()).flow.lr_layers
+    for m0, m in zip(ref, layers, strict=True):
+        np.testing.assert_allclose(m.U @ m.V.T, m0.U @ m0.S @ m0.V.T, atol=1e-13)
+        np.testing.assert_array_equal(m.S, np.eye(4))
+        sigma = np.linalg.svd(m0.S, compute_uv=False)
+        np.testing.assert_allclose(m.U.T @ m.U, np.diag(sigma), atol=1e-13)
+        np.testing.assert_allclose(m.V.T @ m.V, np.diag(sigma), atol=1e-13)
