@@ -5,9 +5,10 @@ an optimizer as the sub-step solver.  A point is the list of blocks
 
     [LowRank(U, S, V) of each low-rank layer, …, every other parameter as a dense array …]
 
-(the dense output layer, the biases, the weights of dense layers).  ``at(t, blocks)`` loads the
-blocks into the model, runs ONE forward/backward pass on the current mini-batch and returns an
-evaluation whose products are those of the layers' gradients G = ∂ℒ/∂W = δᵀX, negated:
+(the dense output layer, the biases, the weights of dense layers).  ``at(t, blocks)`` runs ONE
+forward/backward pass at the blocks on the current mini-batch — in a working copy of the
+network, so the model itself only changes through ``load`` — and returns an evaluation whose
+products are those of the layers' gradients G = ∂ℒ/∂W = δᵀX, negated:
 
     right(i, V) = −G V,   left(i, U) = −Gᵀ U,   galerkin(i, U, V) = −Uᵀ G V,   full(j) = −∂ℒ/∂θ_j,
 
@@ -21,6 +22,7 @@ contain U₀ and V₀) and reuses that evaluation too, so it costs one pass, as 
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -77,17 +79,34 @@ class NetworkFlow(Problem):
 
     Notes
     -----
-    What :meth:`at` changes besides returning an evaluation, and why it is safe:
+    :meth:`at` has no effect on ``model``: the passes run in a private working network whose
+    layer objects are copies of the model's (the parameter arrays are shared until the first
+    evaluation rebinds them — layers never write into a parameter array), so the model keeps
+    its parameters and its caches however many evaluations a step makes.  Only :meth:`load`
+    writes a point into the model (the trainer calls it with the result of each step).  The
+    pass's loss and accuracy are appended to ``evaluations``, the flow's own record.  Each
+    evaluation keeps shallow copies of the working low-rank layers, whose caches (the thin X
+    and δ of that pass) later passes *rebind* (``forward`` and ``backward`` assign new arrays,
+    never write into old ones), so an evaluation stays valid while the integrator makes further
+    evaluations.
 
-    * the model holds the evaluated point's parameters afterwards — the layers compute with
-      their own attributes, so a pass must load the point first.  Nothing reads the model's
-      parameters between two evaluations of a step; after the step the trainer loads the
-      result (:meth:`load`), so the model always ends a step at the new point;
-    * the pass's loss and accuracy are appended to ``evaluations`` (the record above);
-    * the evaluation keeps shallow copies of the low-rank layers, whose caches (the thin X and
-      δ of this pass) later passes *rebind* (``forward`` and ``backward`` assign new arrays,
-      never write into old ones), so an evaluation stays valid while the integrator makes
-      further evaluations.
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lowrank_ode import LowRank
+    >>> from lowrank_ode.dlrt import NetworkFlow
+    >>> from lowrank_ode.nn import mlp
+    >>> model = mlp((6, 5, 3), low_rank=True, rank=2, rng=0)
+    >>> flow = NetworkFlow(model)
+    >>> flow.set_batch(np.ones((4, 6)), np.array([0, 1, 2, 0]))
+    >>> U0 = model.low_rank_layers()[0].U
+    >>> Y = flow.point()
+    >>> Y[0] = LowRank(2 * Y[0].U, Y[0].S, Y[0].V)  # another point
+    >>> G = flow.at(0.0, Y)  # one forward/backward pass there
+    >>> G.right(0, Y[0].V).shape, len(flow.evaluations)
+    ((5, 2), 1)
+    >>> model.low_rank_layers()[0].U is U0  # the model is untouched
+    True
     """
 
     def __init__(self, model: Sequential, loss: Any = None) -> None:
@@ -103,6 +122,7 @@ class NetworkFlow(Problem):
         self.x: Any = None
         self.y: Any = None
         self.evaluations: list[tuple[float, float]] = []
+        self._net, self._net_lr = _working_copy(model)
 
     # ---------------------------------------------------------------- points
     def set_batch(self, x: Any, y: Any) -> None:
@@ -119,35 +139,49 @@ class NetworkFlow(Problem):
 
     def load(self, blocks: Sequence[Any]) -> None:
         """Write ``blocks`` into the model (ranks may change)."""
-        n = len(self.lr_layers)
+        self._write(self.model, self.lr_layers, blocks)
+
+    def _write(self, net: Sequential, lr_layers: list[Any], blocks: Sequence[Any]) -> None:
+        n = len(lr_layers)
         if len(blocks) != n + len(self.free_keys):
             raise ValueError(
                 f"expected {n} low-rank and {len(self.free_keys)} dense blocks, got {len(blocks)}"
             )
-        for m, Y in zip(self.lr_layers, blocks[:n], strict=True):
+        for m, Y in zip(lr_layers, blocks[:n], strict=True):
             m.set_factors(Y.U, Y.S, Y.V)
-        self.model.set_params(dict(zip(self.free_keys, blocks[n:], strict=True)))
+        net.set_params(dict(zip(self.free_keys, blocks[n:], strict=True)))
 
     # ---------------------------------------------------------------- evaluation
-    def forward_backward(self) -> tuple[float, float]:
-        """One forward/backward pass on the current batch; returns (loss, accuracy)."""
+    def _forward_backward(self) -> tuple[float, float]:
+        """One forward/backward pass of the working network on the current batch."""
         if self.x is None:
             raise RuntimeError("call set_batch(x, y) before evaluating the flow")
-        out = self.model.forward(self.x)
+        out = self._net.forward(self.x)
         loss = float(self.loss.forward(out, self.y))
-        self.model.backward(self.loss.backward(), input_grad=False)  # no dℒ/dx needed
+        self._net.backward(self.loss.backward(), input_grad=False)  # no dℒ/dx needed
         acc = _accuracy(out, self.y)
         self.evaluations.append((loss, acc))
         return loss, acc
 
+    def forward_backward(self) -> tuple[float, float]:
+        """Deprecated: one pass at the model's current point; use :meth:`at`."""
+        warnings.warn(
+            "NetworkFlow.forward_backward is deprecated and will be removed in the next release; "
+            "use NetworkFlow.at(t, flow.point()), which returns the evaluation",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        self._write(self._net, self._net_lr, self.point())
+        return self._forward_backward()
+
     def at(self, t: float, blocks: Sequence[Any]) -> NetworkEvaluation:
-        """Load ``blocks``, run one forward/backward pass, return the negative gradient."""
-        self.load(blocks)
-        loss, acc = self.forward_backward()
-        grads = self.model.grads()
+        """One forward/backward pass at ``blocks`` (in the working network); the negative
+        gradient there.  The model is not touched (class notes)."""
+        self._write(self._net, self._net_lr, blocks)
+        loss, acc = self._forward_backward()
+        grads = self._net.grads()
         # shallow copies keep this pass's cached (X, δ): a later pass rebinds, never mutates them
-        # (see the class notes)
-        layers = [copy.copy(m) for m in self.lr_layers]
+        layers = [copy.copy(m) for m in self._net_lr]
         return NetworkEvaluation(layers, [-grads[k] for k in self.free_keys], loss, acc)
 
 
@@ -175,28 +209,39 @@ class VanillaFlow(NetworkFlow):
             P, sigma, Q = svd(m.S, xp=xp)
             root = xp.sqrt(sigma)
             m.set_factors((m.U @ P) * root, eye, (m.V @ Q) * root)
+        self._net, self._net_lr = _working_copy(model)
 
     def point(self) -> list[Any]:  # noqa: D102
         params = self.model.params()
         uv = [a for m in self.lr_layers for a in (m.U, m.V)]
         return uv + [params[k] for k in self.free_keys]
 
-    def load(self, blocks: Sequence[Any]) -> None:  # noqa: D102
-        n = 2 * len(self.lr_layers)
-        for j, m in enumerate(self.lr_layers):
-            m.set_factors(blocks[2 * j], m.S, blocks[2 * j + 1])
-        self.model.set_params(dict(zip(self.free_keys, blocks[n:], strict=True)))
+    def _write(self, net: Sequential, lr_layers: list[Any], blocks: Sequence[Any]) -> None:
+        n = 2 * len(lr_layers)
+        for j, (m, m_model) in enumerate(zip(lr_layers, self.lr_layers, strict=True)):
+            m.set_factors(blocks[2 * j], m_model.S, blocks[2 * j + 1])  # S = I of the model
+        net.set_params(dict(zip(self.free_keys, blocks[n:], strict=True)))
 
     def at(self, t: float, blocks: Sequence[Any]) -> Evaluation:  # noqa: D102
-        self.load(blocks)
-        loss, acc = self.forward_backward()
-        grads = self.model.grads()
+        self._write(self._net, self._net_lr, blocks)
+        loss, acc = self._forward_backward()
+        grads = self._net.grads()
         g: list[Any] = []
-        for m in self.lr_layers:
+        for m in self._net_lr:
             dU, dV = m.vanilla_grads(m.U, m.V)
             g += [-dU, -dV]
         g += [-grads[k] for k in self.free_keys]
         return NetworkEvaluation([], g, loss, acc)
+
+
+def _working_copy(model: Sequential) -> tuple[Sequential, list[Any]]:
+    """A network with its own layer objects (empty caches) sharing the model's parameter arrays,
+    and its low-rank layers: the flow's evaluations run there, never in the model."""
+    net = copy.copy(model)
+    net.layers = [copy.copy(m) for m in model.layers]
+    for m in net.layers:
+        m._cache, m._grads = {}, {}
+    return net, [m for m in net.layers if isinstance(m, LowRankLayer)]
 
 
 def _eye_like(S: Any) -> Any:

@@ -134,7 +134,10 @@ def test_network_flow_products_match_dense_gradient():
     flow = tr.flow
     flow.set_batch(data[0][:16], data[1][:16])
     G = flow.at(0.0, flow.point())
-    m = flow.lr_layers[0]
+    m = flow.lr_layers[0]  # the model's layer, at the same point: its own pass gives the dense G
+    loss = SoftmaxCrossEntropy()
+    loss.forward(tr.model.forward(data[0][:16]), data[1][:16])
+    tr.model.backward(loss.backward())
     Gd = -m.grad_dense()
     V = np.random.default_rng(1).standard_normal((m.n_in, 5))
     U = np.random.default_rng(2).standard_normal((m.n_out, 3))
@@ -158,3 +161,31 @@ def test_vanilla_start_splits_the_factorization_evenly():
         sigma = np.linalg.svd(m0.S, compute_uv=False)
         np.testing.assert_allclose(m.U.T @ m.U, np.diag(sigma), atol=1e-13)
         np.testing.assert_allclose(m.V.T @ m.V, np.diag(sigma), atol=1e-13)
+
+
+@pytest.mark.parametrize("method", ["dlrt", "dlrt-adaptive", "vanilla", "dense"])
+def test_flow_evaluations_leave_the_model_alone(method):
+    """Evaluating the flow at another point changes neither the model's parameters nor its
+    caches; only load() writes a point into the model."""
+    tr = Trainer(tiny_cfg(method=method), tiny_data())
+    x, y = tr.data[0][:16], tr.data[1][:16]
+    model, flow = tr.model, tr.flow
+    model.forward(x)  # the model's own cache, e.g. from a prediction
+    before = model.params()
+    caches = [m._cache for m in model.layers]
+    flow.set_batch(x, y)
+    Y = [2 * b if not hasattr(b, "U") else type(b)(2 * b.U, b.S, b.V) for b in flow.point()]
+    flow.at(0.0, Y)
+    after = model.params()
+    assert all(after[k] is before[k] for k in before)
+    assert all(m._cache is c for m, c in zip(model.layers, caches, strict=True))
+    flow.load(Y)
+    assert any(model.params()[k] is not before[k] for k in before)
+
+
+def test_forward_backward_is_deprecated_but_works():
+    tr = Trainer(tiny_cfg(method="dlrt"), tiny_data())
+    tr.flow.set_batch(tr.data[0][:16], tr.data[1][:16])
+    with pytest.warns(DeprecationWarning, match="at"):
+        loss, _ = tr.flow.forward_backward()
+    assert loss == tr.flow.at(0.0, tr.flow.point()).loss
