@@ -187,7 +187,7 @@ class TrainConfig:
         the manifold by QR (A = Q_A R_A, C = Q_C R_C, S = R_A B R_Cᵀ).  A product of three
         Gaussian matrices has a steeply decaying spectrum, so the relative truncation sheds
         the directions that training does not use; ``"halfnormal"`` — Haar-random orthonormal
-        bases U, V and S = diag of the r largest of 2r draws of |N(0, 1)|, the start of the
+        bases U, V and S = diag of the r largest of 2r draws of ``|N(0, 1)|``, the start of the
         official LeNet-5 layers.  Default: ``"product"`` for the MLP, ``"halfnormal"`` for
         LeNet-5 (each as its official code).
     init_std : float
