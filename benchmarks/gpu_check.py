@@ -8,12 +8,15 @@ Run on a machine with an NVIDIA GPU and CuPy (``pip install -e '.[test,gpu]'``):
 It does three things and prints one table headed by the GPU model:
 
 1. runs the namespace-generic test modules (core integrators, every layer, the DLRT trainer's
-   step: ``tests/core/test_array_api.py``, ``tests/nn/test_nn_array_api.py``,
-   ``tests/dlrt/test_dlrt_array_api.py``) with CuPy as the array library under test
+   step and whole ``Trainer.fit`` runs with checkpoints: ``tests/core/test_array_api.py``,
+   ``tests/nn/test_nn_array_api.py``, ``tests/dlrt/test_dlrt_array_api.py``,
+   ``tests/dlrt/test_fit_array_library.py``) with CuPy as the array library under test
    (``LOWRANK_ODE_TEST_NAMESPACE=cupy``) — every array of those runs lives on the device;
-2. trains one epoch of the rank-adaptive DLRT MLP 784-500×4-10 (τ = 0.11, Adam, batch 256,
-   float32, bundled MNIST subset) through the trainer's step with the network and every batch
-   on the device, and the same epoch on the CPU: seconds and test accuracy of each;
+2. trains one epoch of rank-adaptive DLRT (τ = 0.11, float32, bundled MNIST subset) of the MLP
+   784-500×4-10 (Adam, batch 256) and of LeNet-5 (SGD, batch 128) through ``Trainer.fit`` with
+   ``array_library="cupy"`` — the network, the data set, the batches and the evaluation on the
+   device — and the same epochs on the CPU (``array_library="numpy"``): seconds (the epoch and
+   its test evaluation), test accuracy and ranks of each;
 3. times the paper's timing study (5 layers of width 4096, batch 500, float32: one fixed-rank
    DLRT training step and one prediction pass per rank, and the dense network) on the GPU and
    on the CPU.
@@ -26,7 +29,6 @@ script on the CPU through array-api-strict (a dry run of the script itself, used
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import re
 import subprocess
@@ -43,6 +45,7 @@ TEST_MODULES = (
     "tests/core/test_array_api.py",
     "tests/nn/test_nn_array_api.py",
     "tests/dlrt/test_dlrt_array_api.py",
+    "tests/dlrt/test_fit_array_library.py",
 )
 
 
@@ -58,31 +61,24 @@ def device_namespace(library: str) -> tuple[Any, str, Callable[[], None]]:
     NoDevice
         For ``"cupy"`` without CuPy or without a GPU.
     """
-    if library == "array_api_strict":
-        import array_api_strict as xp
+    from lowrank_ode._array_api import library_namespace
+    from lowrank_ode.exceptions import ArrayLibraryUnavailable
 
-        return xp, "CPU (array-api-strict dry run, no GPU)", lambda: None
-    if library != "cupy":
+    if library not in ("cupy", "array_api_strict"):
         raise ValueError(f"array library must be 'cupy' or 'array_api_strict', got {library!r}")
-    try:
-        import cupy
-    except ImportError as exc:
-        raise NoDevice(
-            "CuPy is not installed: install it for your CUDA version (pip install "
-            "'lowrank-ode[gpu]' or cupy-cuda12x) on a machine with an NVIDIA GPU"
-        ) from exc
-    try:
-        count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:  # noqa: BLE001 - CUDA driver errors have many types
-        raise NoDevice(f"CuPy sees no GPU ({type(exc).__name__}: {exc})") from exc
-    if count < 1:
-        raise NoDevice("CuPy sees no GPU (device count 0)")
+    try:  # the check Trainer(array_library=...) makes: installed, and a GPU for CuPy
+        xp = library_namespace(library, option="--array-library")
+    except ArrayLibraryUnavailable as exc:
+        raise NoDevice(str(exc)) from exc
+    if library == "array_api_strict":
+        return xp, "CPU (array-api-strict dry run, no GPU)", lambda: None
+    import cupy
+
     props = cupy.cuda.runtime.getDeviceProperties(0)
     name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
     mem = props["totalGlobalMem"] / 2**30
     runtime = cupy.cuda.runtime.runtimeGetVersion()
     desc = f"{name} ({mem:.0f} GiB), CuPy {cupy.__version__}, CUDA runtime {runtime}"
-    xp = importlib.import_module("array_api_compat.cupy")
 
     def sync() -> None:
         cupy.cuda.get_current_stream().synchronize()
@@ -114,37 +110,33 @@ def _median_time(fn: Callable[[], Any], sync: Callable[[], None], repeats: int) 
     return float(np.median(times))
 
 
-def dlrt_epoch(xp: Any, sync: Callable[[], None], n_train: int | None = None) -> dict[str, float]:
-    """One epoch of rank-adaptive DLRT through :meth:`Trainer.step`, arrays in ``xp``
-    (NumPy when ``xp`` is None): seconds, test accuracy, ranks."""
-    from lowrank_ode._array_api import to_numpy
+def dlrt_epoch(
+    library: str,
+    sync: Callable[[], None],
+    model: str = "mlp",
+    n_train: int | None = None,
+    n_test: int | None = None,
+) -> dict[str, Any]:
+    """One epoch of rank-adaptive DLRT (the paper's recipe of ``model``, τ = 0.11, float32)
+    through :meth:`Trainer.fit` with ``array_library=library``: seconds (the epoch and its test
+    evaluation, the device synchronized), test accuracy, ranks."""
     from lowrank_ode.data import load_builtin_mnist
     from lowrank_ode.dlrt import TrainConfig, Trainer
 
-    x, y, xt, yt = load_builtin_mnist(flat=True, dtype="float32")
-    if n_train is not None:
-        x, y = x[:n_train], y[:n_train]
-    cfg = TrainConfig(method="dlrt-adaptive", tau=0.11, rank=100, dtype="float32", epochs=1)
-    tr = Trainer(cfg, (x, y, xt, yt))
-    put = (lambda a: a) if xp is None else xp.asarray
-    if xp is not None:
-        tr.model.map_params(xp.asarray)
-    order = np.random.default_rng([cfg.seed, 2, 0]).permutation(len(x))  # the trainer's order
-    batches = [
-        (put(x[order[s : s + 256]]), put(y[order[s : s + 256]])) for s in range(0, len(x), 256)
-    ]
-    xt_d = put(xt)
+    x, y, xt, yt = load_builtin_mnist(flat=model == "mlp", dtype="float32")
+    x, y, xt, yt = x[:n_train], y[:n_train], xt[:n_test], yt[:n_test]
+    cfg = TrainConfig(
+        model=model, method="dlrt-adaptive", tau=0.11, dtype="float32", epochs=1, finetune_epochs=0
+    )
+    tr = Trainer(cfg, (x, y, xt, yt), array_library=library)  # network and data moved once
     sync()
     t0 = time.perf_counter()
-    for xb, yb in batches:
-        tr.step(xb, yb)
+    res = tr.fit()
     sync()
-    seconds = time.perf_counter() - t0
-    logits = to_numpy(tr.model.forward(xt_d))
     return {
-        "seconds": seconds,
-        "test_accuracy": float(np.mean(np.argmax(logits, axis=1) == yt)),
-        "ranks": tr.ranks(),
+        "seconds": time.perf_counter() - t0,
+        "test_accuracy": res["test_accuracy"],
+        "ranks": res["ranks"],
     }
 
 
@@ -206,17 +198,24 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     if not a.skip_tests:
         summary, ok = run_tests(a.array_library)
-        lines.append(f"| core, layer and DLRT-step tests under {a.array_library} | {summary} | — |")
-    n_train = 512 if dry else None
-    gpu, cpu = dlrt_epoch(xp, sync, n_train), dlrt_epoch(None, lambda: None, n_train)
-    lines.append(
-        f"| one DLRT epoch (MLP 784-500×4-10, τ 0.11, float32, {n_train or 5000} images): "
-        f"seconds | {gpu['seconds']:.2f} | {cpu['seconds']:.2f} |"
-    )
-    lines.append(
-        f"| … test accuracy %, ranks | {100 * gpu['test_accuracy']:.2f}, {gpu['ranks']} | "
-        f"{100 * cpu['test_accuracy']:.2f}, {cpu['ranks']} |"
-    )
+        lines.append(
+            f"| core, layer, DLRT-step and Trainer.fit tests under {a.array_library} | {summary} "
+            "| — |"
+        )
+    for model, label, n_train, n_test in (
+        ("mlp", "MLP 784-500×4-10", 512 if dry else None, None),
+        ("lenet5", "LeNet-5", 32 if dry else None, 64 if dry else None),
+    ):
+        gpu = dlrt_epoch(a.array_library, sync, model, n_train, n_test)
+        cpu = dlrt_epoch("numpy", lambda: None, model, n_train, n_test)
+        lines.append(
+            f"| one DLRT epoch through Trainer.fit ({label}, τ 0.11, float32, "
+            f"{n_train or 5000} images): seconds | {gpu['seconds']:.2f} | {cpu['seconds']:.2f} |"
+        )
+        lines.append(
+            f"| … test accuracy %, ranks | {100 * gpu['test_accuracy']:.2f}, {gpu['ranks']} | "
+            f"{100 * cpu['test_accuracy']:.2f}, {cpu['ranks']} |"
+        )
     g = timing_study(xp, sync, width, ranks, a.repeats)
     c = timing_study(None, lambda: None, width, ranks, a.repeats)
     for key in g:

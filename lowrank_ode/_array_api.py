@@ -23,6 +23,8 @@ __all__ = [
     "eye_like",
     "to_numpy",
     "check_finite",
+    "ARRAY_LIBRARIES",
+    "library_namespace",
 ]
 
 
@@ -223,3 +225,81 @@ def check_finite(A: Any, name: str, *, xp: Any) -> None:
     """Raise ``ValueError`` naming ``name`` when ``A`` holds NaN or inf."""
     if not bool(xp.all(xp.isfinite(A))):
         raise ValueError(f"{name} contains NaN or inf values")
+
+
+#: the array libraries a training run can compute with (``Trainer(array_library=...)``)
+ARRAY_LIBRARIES = ("numpy", "cupy", "array_api_strict")
+
+
+def library_namespace(name: Any, option: str = "array_library") -> Any:
+    """The array namespace of the library called ``name`` (one of :data:`ARRAY_LIBRARIES`).
+
+    ``"numpy"`` gives array-api-compat's NumPy namespace, ``"cupy"`` its CuPy namespace (after
+    checking that CuPy is installed and sees a GPU), ``"array_api_strict"`` the strict reference
+    implementation (NumPy underneath, on the CPU: the check of the generic code path).
+
+    Parameters
+    ----------
+    name : str
+        The library.
+    option : str
+        How the caller spells the option, for the messages (``"--array-library"`` on the CLI).
+
+    Returns
+    -------
+    namespace
+        Its ``asarray`` moves a NumPy array to the library (to the device for CuPy).
+
+    Raises
+    ------
+    TypeError
+        When ``name`` is not a string.
+    ValueError
+        When ``name`` is not one of :data:`ARRAY_LIBRARIES`.
+    ArrayLibraryUnavailable
+        When the library is not installed, or CuPy sees no GPU (the message names the option
+        and the value).
+
+    Examples
+    --------
+    >>> from lowrank_ode._array_api import library_namespace
+    >>> xp = library_namespace("array_api_strict")
+    >>> xp.asarray([1.0, 2.0]).shape
+    (2,)
+    """
+    from .exceptions import ArrayLibraryUnavailable
+
+    if not isinstance(name, str):
+        raise TypeError(f"{option} must be a string, got {name!r}")
+    if name not in ARRAY_LIBRARIES:
+        raise ValueError(f"{option} must be one of {ARRAY_LIBRARIES}, got {name!r}")
+    if name == "numpy":
+        return _NUMPY
+    given = f"{option} {name}" if option.startswith("-") else f"{option}={name!r}"
+    if name == "array_api_strict":
+        try:
+            import array_api_strict
+        except ImportError as exc:
+            raise ArrayLibraryUnavailable(
+                f"{given} needs array-api-strict, which is not installed "
+                "(pip install array-api-strict)"
+            ) from exc
+        return array_api_strict
+    try:
+        import cupy
+    except ImportError as exc:
+        raise ArrayLibraryUnavailable(
+            f"{given} needs CuPy, but CuPy is not installed: install it for your CUDA version "
+            "(pip install 'lowrank-ode[gpu]' or cupy-cuda12x) on a machine with an NVIDIA GPU"
+        ) from exc
+    try:
+        count = int(cupy.cuda.runtime.getDeviceCount())
+    except Exception as exc:  # noqa: BLE001 - CUDA driver errors have many types
+        raise ArrayLibraryUnavailable(
+            f"{given}: CuPy sees no GPU ({type(exc).__name__}: {exc})"
+        ) from exc
+    if count < 1:
+        raise ArrayLibraryUnavailable(f"{given}: CuPy sees no GPU (device count 0)")
+    import array_api_compat.cupy as xp
+
+    return xp

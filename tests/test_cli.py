@@ -1,6 +1,7 @@
 """Smoke tests of the command line on tiny data (no network, no full MNIST)."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -156,3 +157,32 @@ def test_reproduce_help_lists_every_study():
     text = _subparsers()["reproduce"].format_help()
     for name in studies.STUDIES:
         assert name in text, f"reproduce --help does not list the study {name!r}"
+
+
+def test_train_cli_array_library(tmp_path, capsys, monkeypatch, no_implicit_host_copy):
+    """--array-library array_api_strict on the bundled data gives the NumPy run's numbers and
+    records the library; an unknown or unusable library stops with exit status 2, naming it."""
+    argv = ["train", "--data", "builtin", "--widths", "784,16,10", "--rank", "4", "--tau", "0.2"]
+    argv += ["--epochs", "1", "--finetune-epochs", "1", "--batch-size", "1000"]
+    argv += ["--dtype", "float64", "--quiet"]
+    runs = {}
+    for library in ("numpy", "array_api_strict"):
+        out = tmp_path / f"{library}.json"
+        assert main([*argv, "--array-library", library, "--json", str(out)]) == 0
+        runs[library] = json.loads(out.read_text())
+    strict, ref = runs["array_api_strict"], runs["numpy"]
+    assert strict["array_library"] == "array_api_strict" and ref["array_library"] == "numpy"
+    assert strict["config"] == ref["config"]  # the library is not part of the run's definition
+    for h_st, h_np in zip(strict["history"], ref["history"], strict=True):
+        assert h_st["ranks"] == h_np["ranks"]
+        for key in ("train_loss", "train_accuracy", "test_accuracy"):
+            assert h_st[key] == pytest.approx(h_np[key], rel=1e-10), key
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--array-library", "torch"])
+    assert info.value.code == 2 and "invalid choice: 'torch'" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "cupy", None)  # as if CuPy were not installed
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--array-library", "cupy"])
+    err = capsys.readouterr().err.replace("\n", " ")
+    assert info.value.code == 2 and "--array-library cupy needs CuPy" in err

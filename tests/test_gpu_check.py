@@ -32,5 +32,6 @@ def test_dry_run_prints_the_table(capsys):
     )
     out = capsys.readouterr().out
     assert out.startswith("## GPU check on CPU (array-api-strict dry run")
-    assert "one DLRT epoch" in out and "rank 16: train step (ms)" in out
+    assert "one DLRT epoch through Trainer.fit (MLP" in out and "rank 16: train step (ms)" in out
+    assert "one DLRT epoch through Trainer.fit (LeNet-5" in out
     assert "width 64, batch 500, dense: predict step (ms)" in out

@@ -21,6 +21,8 @@ NOT_CONFIG = {
     "resume": "`train(..., resume=True)`",
     "json": "the command writes `train`'s result dictionary to this file",
     "quiet": "`train(..., progress=False)`",
+    "threads": "`train(..., threads=...)`",
+    "array_library": "`train(..., array_library=...)`",
 }
 #: options whose TrainConfig field has another name
 RENAMED = {"init": "init_core"}

@@ -7,7 +7,15 @@ DLRT joins :mod:`lowrank_ode.nn` (values and gradients) and :mod:`lowrank_ode.in
 
 from .flow import NetworkFlow, VanillaFlow
 from .optim import SGD, Adam, Momentum, get_optimizer
-from .train import METHODS, PAPER_DEFAULTS, TrainConfig, Trainer, TrainingDiverged, train
+from .train import (
+    ARRAY_LIBRARIES,
+    METHODS,
+    PAPER_DEFAULTS,
+    TrainConfig,
+    Trainer,
+    TrainingDiverged,
+    train,
+)
 
 __all__ = [
     "NetworkFlow",
@@ -22,4 +30,5 @@ __all__ = [
     "PAPER_DEFAULTS",
     "TrainingDiverged",
     "train",
+    "ARRAY_LIBRARIES",
 ]

@@ -9,9 +9,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from .._array_api import ARRAY_LIBRARIES, library_namespace
 from .._io import write_text_atomic
 from .._threads import check_threads
-from ..exceptions import NumericalBreakdown
+from ..exceptions import ArrayLibraryUnavailable, NumericalBreakdown
 from .train import INIT_CORES, METHODS, TrainConfig, Trainer, check_output_path
 
 __all__ = ["add_train_parser", "config_from_args", "load_data", "train_command"]
@@ -90,14 +91,21 @@ def _run(args: argparse.Namespace) -> int:
         for name, path in (("--json", args.json), ("--checkpoint", args.checkpoint)):
             if path is not None:
                 check_output_path(path, name)
-    except (TypeError, ValueError) as exc:
+        library = getattr(args, "array_library", "numpy")
+        library_namespace(library, option="--array-library")  # CuPy and a GPU, before the data
+    except (TypeError, ValueError, ArrayLibraryUnavailable) as exc:
         parser.error(str(exc))
     try:
         data = load_data(args.data, cfg.model, cfg.dtype)
     except (OSError, ValueError) as exc:  # MNISTNotFoundError, IDXFormatError, ...
         parser.error(f"--data {args.data!r}: {exc}")
     progress = not args.quiet and sys.stderr.isatty()
-    kw = dict(checkpoint=args.checkpoint, progress=progress, threads=args.threads)
+    kw = dict(
+        checkpoint=args.checkpoint,
+        progress=progress,
+        threads=args.threads,
+        array_library=library,
+    )
     try:
         if args.resume:
             tr = Trainer.load(args.checkpoint, data, cfg, **kw)
@@ -115,6 +123,8 @@ def _run(args: argparse.Namespace) -> int:
     if not args.quiet:
         pools = ", ".join(f"{b['library']} {b['num_threads']}" for b in res["threads"]["blas"])
         print(f"BLAS threads ({res['threads']['threads']}): {pools}")
+        if library != "numpy":
+            print(f"array library: {library}")
     print(
         f"{'epoch':>5} {'loss':>8} {'train%':>7} {'test%':>7} {'c.r.eval%':>9} "
         f"{'c.r.train%':>10} {'s':>6}  ranks"
@@ -289,6 +299,14 @@ def add_train_parser(sub: Any) -> None:
         default="auto",
         help="BLAS threads: 'auto' (NumPy's BLAS on all cores, every other BLAS pool on one, "
         "so that the pools never fight) or N (NumPy's BLAS on N threads)",
+    )
+    p.add_argument(
+        "--array-library",
+        choices=ARRAY_LIBRARIES,
+        default="numpy",
+        help="where the network and the data live while training: numpy (CPU), cupy (every "
+        "array on the GPU; needs CuPy and an NVIDIA GPU) or array_api_strict (the generic code "
+        "path on the CPU, a check); the numbers agree up to rounding",
     )
     p.set_defaults(func=_run, _parser=p)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,6 +174,13 @@ class _Stateful(SubstepSolver):
             bufs.append(moved)
         st.basis, st.buffers = basis, bufs
         return bufs
+
+    def map_state(self, fn: Callable[[Any], Any]) -> None:
+        """Apply ``fn`` to every array of the state, bases and buffers (e.g. ``xp.asarray`` to
+        move a state loaded by :meth:`load_state_dict` to the network's array library)."""
+        for st in self.state.values():
+            st.basis = tuple(tuple(None if B is None else fn(B) for B in pair) for pair in st.basis)
+            st.buffers = [[fn(M) for M in bufs] for bufs in st.buffers]
 
     def state_dict(self) -> dict[str, Any]:
         """Flat ``{name: array}`` of the whole state (buffers, bases, counters) for checkpoints.

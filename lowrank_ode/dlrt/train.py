@@ -23,10 +23,20 @@ and L-steps.  :attr:`Integrator.n_evals <lowrank_ode.integrators.Integrator.n_ev
 ``finetune_epochs`` adds a phase with frozen bases (:class:`FixedBasisGalerkin`: S and the
 dense parameters only).  Parameter counts (evaluation Σ r(n+m), training Σ [2r(n+m) + 4r²], dense
 layers n·m, biases excluded) are those of :mod:`lowrank_ode.nn.models`.
+
+``array_library`` (:data:`ARRAY_LIBRARIES`: ``"numpy"``, ``"cupy"``, ``"array_api_strict"``)
+chooses where the arrays live: the network is built with NumPy and its parameters are moved
+once, the data set is moved once, the batches are gathered on the device from a shuffling
+order drawn on the host (the same order for every library), and evaluation and prediction run
+on the device; only scalars (losses, counts of correct predictions) come back to the host.
+Checkpoints hold host copies.  The numbers of a run do not depend on the library beyond
+rounding, so it is an argument of :class:`Trainer` and :func:`train`, recorded in the results,
+not a field of :class:`TrainConfig`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import numbers
@@ -41,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from .._array_api import qr_pos
+from .._array_api import ARRAY_LIBRARIES, array_namespace, library_namespace, qr_pos, to_numpy
 from .._io import atomic_open
 from .._threads import blas_threads, check_threads, thread_info
 from ..exceptions import NonFiniteStep, NumericalBreakdown
@@ -53,7 +63,15 @@ from ..truncation import Truncation
 from .flow import NetworkFlow, VanillaFlow
 from .optim import _Stateful, get_optimizer
 
-__all__ = ["TrainConfig", "Trainer", "TrainingDiverged", "train", "METHODS", "PAPER_DEFAULTS"]
+__all__ = [
+    "TrainConfig",
+    "Trainer",
+    "TrainingDiverged",
+    "train",
+    "METHODS",
+    "PAPER_DEFAULTS",
+    "ARRAY_LIBRARIES",
+]
 
 #: The training methods and the integrator class each one steps with (see the table above);
 #: the rank-adaptive ones get the truncation of the configuration.
@@ -424,6 +442,11 @@ class Trainer:
         BLAS thread policy of :meth:`fit` (:mod:`lowrank_ode._threads`): ``"auto"`` keeps
         NumPy's BLAS on all cores and every other BLAS pool on one thread, ``N`` puts NumPy's on
         ``N``.  The policy in force is stored in :meth:`results` under ``"threads"``.
+    array_library : {"numpy", "cupy", "array_api_strict"}
+        Where the network and the data live while training (:data:`ARRAY_LIBRARIES`): NumPy
+        (default); CuPy, every array on the GPU; array-api-strict, the generic code path on the
+        CPU.  ``data`` is given as NumPy arrays either way and moved once; :meth:`results`
+        records the library under ``"array_library"``.
     history : list of dict, optional
         Records of earlier epochs (filled by :meth:`fit`; restored by :meth:`load`).
 
@@ -438,11 +461,18 @@ class Trainer:
         The integrator of ``cfg.method`` with the optimizer as sub-step solver.
     history : list of dict
         One record per epoch (see :meth:`fit`).
+    xp
+        The array namespace of ``array_library``.
+    device_data : (x_train, y_train, x_test, y_test)
+        The data in ``xp`` (``data`` itself for NumPy), moved once at construction.
 
     Raises
     ------
     ValueError
-        When images and labels differ in number.
+        When images and labels differ in number, or ``array_library`` is not one of
+        :data:`ARRAY_LIBRARIES`.
+    ArrayLibraryUnavailable
+        When ``array_library`` cannot be used here (CuPy not installed, no GPU visible).
 
     See Also
     --------
@@ -464,6 +494,17 @@ class Trainer:
     >>> res = trainer.fit()  # the remaining epochs; the same dictionary as train()
     >>> res["ranks"], 0.0 <= res["test_accuracy"] <= 1.0
     ([8], True)
+
+    The same run with every array in another library (``"cupy"`` on a GPU; here the CPU
+    check of the generic path), the same numbers up to rounding:
+
+    >>> res_np = Trainer(cfg, data).fit()
+    >>> res_st = Trainer(cfg, data, array_library="array_api_strict").fit()
+    >>> res_st["array_library"], res_st["ranks"]
+    ('array_api_strict', [8])
+    >>> loss_np, loss_st = (r["history"][0]["train_loss"] for r in (res_np, res_st))
+    >>> abs(loss_st - loss_np) < 1e-5 * loss_np  # float32: the same up to rounding
+    True
     """
 
     cfg: TrainConfig
@@ -472,10 +513,12 @@ class Trainer:
     progress: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
     threads: int | str = "auto"
+    array_library: str = "numpy"
 
     def __post_init__(self) -> None:
         cfg = self.cfg
         self.threads = check_threads(self.threads)
+        library_namespace(self.array_library)  # an unusable library fails before any work
         self.thread_info: dict[str, Any] | None = None  # set by fit(): the policy in force
         if not isinstance(cfg, TrainConfig):
             raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
@@ -497,10 +540,42 @@ class Trainer:
         dt = np.dtype(cfg.dtype)
         if x_tr.dtype != dt or x_te.dtype != dt:  # the network computes in cfg.dtype
             self.data = (x_tr.astype(dt), y_tr, x_te.astype(dt), y_te)
+        # the network and the data set move to the array library once; the flow was built on
+        # the NumPy network, so every library starts from the same point
+        self._moved: tuple[Any, tuple[Any, ...]] | None = None
+        if not self._on_host:
+            self.model.map_params(self.xp.asarray)
+            _ = self.device_data
+
+    @property
+    def xp(self) -> Any:
+        """The array namespace of ``array_library`` (kept out of the instance: a trainer
+        pickles as before)."""
+        return _namespace(self.array_library)
+
+    @property
+    def _on_host(self) -> bool:
+        return self.array_library == "numpy"
+
+    @property
+    def device_data(self) -> tuple[Any, ...]:
+        """``data`` in the trainer's array library, moved once (again only when ``data`` is
+        replaced); ``data`` itself for NumPy."""
+        if self._on_host:
+            return self.data
+        if self._moved is None or self._moved[0] is not self.data:
+            self._moved = (self.data, tuple(self.xp.asarray(a) for a in self.data))
+        return self._moved[1]
+
+    def _to_library(self, a: Any) -> Any:
+        """A NumPy array moved to the trainer's array library (other arrays as they are)."""
+        return self.xp.asarray(a) if isinstance(a, np.ndarray) and not self._on_host else a
 
     # ---------------------------------------------------------------- training
     def step(self, x: Any, y: Any, integrator: Integrator | None = None) -> float:
         """One mini-batch step = one integrator step of size ``lr``; returns the batch loss.
+
+        ``x`` and ``y`` are arrays of the trainer's array library, or NumPy arrays (moved).
 
         The step goes through :meth:`Integrator.step
         <lowrank_ode.integrators.Integrator.step>`, which counts the forward/backward passes
@@ -508,7 +583,7 @@ class Trainer:
         on non-finite parameters; either that or a non-finite loss is a divergence.
         """
         integ = integrator or self.integrator
-        self.flow.set_batch(x, y)
+        self.flow.set_batch(self._to_library(x), self._to_library(y))
         try:
             blocks = integ.step(self.flow, 0.0, self.flow.point(), self.cfg.lr)
         except NonFiniteStep as err:  # the step's result holds NaN/inf: the run diverged
@@ -550,10 +625,15 @@ class Trainer:
         )
 
     def run_epoch(self, integrator: Integrator | None = None) -> dict[str, Any]:
-        """One pass over the training set in a seeded order; returns the epoch's record."""
-        x_tr, y_tr = self.data[0], self.data[1]
-        n = x_tr.shape[0]
+        """One pass over the training set in a seeded order; returns the epoch's record.
+
+        The order is drawn on the host (the same for every array library) and moved to the
+        library once per epoch; each batch is gathered there (``xp.take``).
+        """
+        x_tr, y_tr = self.device_data[0], self.device_data[1]
+        n = int(x_tr.shape[0])
         order = np.random.default_rng([self.cfg.seed, 2, self.epoch]).permutation(n)
+        xp, order_d = self.xp, self._to_library(order)
         bs = self.cfg.batch_size
         batches = range(0, n, bs)
         if self.progress:
@@ -563,8 +643,13 @@ class Trainer:
         t0 = time.perf_counter()
         losses, accs = [], []
         for s in batches:
-            idx = order[s : s + bs]
-            losses.append(self.step(x_tr[idx], y_tr[idx], integrator))
+            if self._on_host:
+                idx = order[s : s + bs]
+                xb, yb = x_tr[idx], y_tr[idx]
+            else:
+                idx = order_d[s : min(s + bs, n)]
+                xb, yb = xp.take(x_tr, idx, axis=0), xp.take(y_tr, idx, axis=0)
+            losses.append(self.step(xb, yb, integrator))
             accs.append(self.flow.evaluations[0][1])
         seconds = time.perf_counter() - t0
         self.epoch += 1
@@ -591,29 +676,67 @@ class Trainer:
         return self.results()
 
     # ---------------------------------------------------------------- evaluation
-    def predict(self, x: Any, batch: int | None = None) -> np.ndarray:
+    def predict(self, x: Any, batch: int | None = None) -> Any:
         """Class predictions of the current network, in batches of ``batch`` images.
 
-        The default is large for flat inputs (4096: the GEMMs of an MLP get faster with more
-        rows) and moderate for images (512: a LeNet-5 patch matrix holds 576 rows per image,
-        and larger ones leave the cache without making the products faster).
+        The forward passes run in the trainer's array library: a NumPy ``x`` is moved there
+        batch by batch and the predictions come back as a NumPy array; an ``x`` of the library
+        (``trainer.device_data[2]``) gives the predictions there, nothing copied to the host.
+
+        The default batch is large for flat inputs (4096: the GEMMs of an MLP get faster with
+        more rows) and moderate for images (512: a LeNet-5 patch matrix holds 576 rows per
+        image, and larger ones leave the cache without making the products faster).
+
+        Examples
+        --------
+        >>> from lowrank_ode.data import load_builtin_mnist
+        >>> from lowrank_ode.dlrt import TrainConfig, Trainer
+        >>> x_train, y_train, x_test, y_test = load_builtin_mnist()
+        >>> cfg = TrainConfig(method="dlrt", rank=4, widths=(784, 16, 10), epochs=0)
+        >>> tr = Trainer(cfg, (x_train[:64], y_train[:64], x_test[:32], y_test[:32]))
+        >>> tr.predict(x_test[:5]).shape
+        (5,)
         """
         if batch is None:
             batch = 4096 if x.ndim == 2 else 512
         if batch < 1:
             raise ValueError(f"batch must be >= 1, got {batch}")
-        out = [
-            np.argmax(self.model.forward(x[s : s + batch]), axis=1) for s in range(0, len(x), batch)
-        ]
-        return np.concatenate(out)
+        if self._on_host:
+            out = [
+                np.argmax(self.model.forward(x[s : s + batch]), axis=1)
+                for s in range(0, len(x), batch)
+            ]
+            return np.concatenate(out)
+        pred = self.xp.concat(list(self._predictions(x, batch)))
+        return to_numpy(pred) if isinstance(x, np.ndarray) else pred
+
+    def _predictions(self, x: Any, batch: int) -> Any:
+        """The predictions of each batch of ``x``, in the trainer's array library."""
+        xp, n = self.xp, int(x.shape[0])
+        for s in range(0, n, batch):  # stops within the array: the standard leaves others open
+            xb = self._to_library(x[s : min(s + batch, n), ...])
+            yield xp.argmax(self.model.forward(xb), axis=1)
+
+    def _accuracy(self, x: Any, y: Any) -> float:
+        """Fraction of ``x`` classified as ``y``; one count of correct predictions per batch
+        comes back to the host, as a Python int."""
+        if self._on_host:
+            return float(np.mean(self.predict(x) == y))
+        xp, n = self.xp, int(x.shape[0])
+        batch = 4096 if x.ndim == 2 else 512
+        correct = 0
+        for k, pred in enumerate(self._predictions(x, batch)):
+            hit = pred == y[k * batch : min((k + 1) * batch, n)]
+            correct += int(xp.sum(xp.astype(hit, xp.int64)))
+        return correct / n  # = NumPy's mean of the hits: both divide the same exact integers
 
     def evaluate(self) -> float:
         """Test accuracy of the current network (after truncation for ``dense-truncate``)."""
-        x_te, y_te = self.data[2], self.data[3]
+        x_te, y_te = self.device_data[2], self.device_data[3]
         if self.cfg.method == "dense-truncate":
             with _truncated(self.model, self.cfg):
-                return float(np.mean(self.predict(x_te) == y_te))
-        return float(np.mean(self.predict(x_te) == y_te))
+                return self._accuracy(x_te, y_te)
+        return self._accuracy(x_te, y_te)
 
     def ranks(self) -> list[int]:
         """Current rank of every factorized layer (truncated ranks for ``dense-truncate``)."""
@@ -646,7 +769,7 @@ class Trainer:
         }
 
     def results(self) -> dict[str, Any]:
-        """The JSON-able summary of the run."""
+        """The JSON-able summary of the run (plain Python numbers, whatever the array library)."""
         last = self.history[-1] if self.history else {}
         return {
             "config": asdict(self.cfg),
@@ -660,15 +783,18 @@ class Trainer:
             else None,
             "history": self.history,
             "threads": self.thread_info if self.thread_info is not None else thread_info(),
+            "array_library": self.array_library,
         }
 
     # ---------------------------------------------------------------- checkpoints
     def save(self, path: str | Path) -> None:
-        """Write model, optimizer state, epoch and history to ``path`` atomically (npz)."""
+        """Write model, optimizer state, epoch and history to ``path`` atomically (npz).
+
+        The arrays are written from host copies, whatever the array library; a checkpoint
+        loads into a trainer of any library (:meth:`load`).
+        """
         path = Path(path)
-        arrays: dict[str, Any] = {
-            f"param|{k}": np.asarray(v) for k, v in self.model.params().items()
-        }
+        arrays: dict[str, Any] = {f"param|{k}": to_numpy(v) for k, v in self.model.params().items()}
         if isinstance(self.optimizer, _Stateful):
             arrays.update({f"opt|{k}": v for k, v in self.optimizer.state_dict().items()})
         meta = {
@@ -691,6 +817,8 @@ class Trainer:
 
         With ``cfg``, the run continues with its ``epochs``/``finetune_epochs`` (to extend a
         run); every other field must equal the checkpoint's, else ``ValueError`` names it.
+        ``kwargs`` go to the constructor: with ``array_library``, the parameters and the
+        optimizer state are read on the host and moved to that library.
         """
         path = Path(path)
         try:
@@ -732,7 +860,10 @@ class Trainer:
                 )
             if not np.all(np.isfinite(v)):
                 raise ValueError(f"checkpoint {path}: parameter {k!r} contains NaN or inf")
-        tr.model.set_params({k: v.astype(current[k].dtype, copy=False) for k, v in params.items()})
+        dtype = np.dtype(tr.cfg.dtype)
+        tr.model.set_params(
+            {k: tr._to_library(v.astype(dtype, copy=False)) for k, v in params.items()}
+        )
         opt = {k.split("|", 1)[1]: v for k, v in arrays.items() if k.startswith("opt|")}
         if isinstance(tr.optimizer, _Stateful):
             try:
@@ -747,6 +878,8 @@ class Trainer:
                     f"missing or unexpected (saved keys {keys}); the resume would not be faithful"
                 )
             _check_optimizer_shapes(tr, path)
+            if not tr._on_host:
+                tr.optimizer.map_state(tr._to_library)
         elif opt:
             raise ValueError(
                 f"checkpoint {path}: optimizer entries {sorted(opt)[:3]} for the stateless "
@@ -765,6 +898,7 @@ def train(
     resume: bool = False,
     progress: bool = False,
     threads: int | str = "auto",
+    array_library: str = "numpy",
 ) -> dict[str, Any]:
     """Train a network as ``cfg`` says (or resume from ``checkpoint``) and return the results.
 
@@ -784,6 +918,9 @@ def train(
         tqdm progress bar over the batches.
     threads : "auto" or int
         BLAS thread policy (see :class:`Trainer`); the results record it under ``"threads"``.
+    array_library : {"numpy", "cupy", "array_api_strict"}
+        Where the network and the data live (see :class:`Trainer`): ``"cupy"`` trains with
+        every array on the GPU.  The results record it under ``"array_library"``.
 
     Returns
     -------
@@ -792,14 +929,16 @@ def train(
         correctly classified test images, in [0, 1]; ``"ranks"`` — the ranks of the factorized
         layers; ``"compression_eval"`` and ``"compression_train"`` — parameter savings against
         the dense network, **in percent**; ``"params_dense"``, ``"seconds_per_epoch"``,
-        ``"config"`` and ``"history"`` (one record per epoch with the loss, accuracies,
-        ranks, parameter counts and seconds).
+        ``"config"``, ``"threads"``, ``"array_library"`` and ``"history"`` (one record per
+        epoch with the loss, accuracies, ranks, parameter counts and seconds).
 
     Raises
     ------
     ValueError
         When ``resume`` is set without a ``checkpoint``, or the checkpoint path is not writable
-        (checked before the first step).
+        (checked before the first step), or ``array_library`` is unknown.
+    ArrayLibraryUnavailable
+        When ``array_library`` cannot be used here (CuPy not installed, no GPU visible).
     FileNotFoundError
         When ``resume`` is set and ``checkpoint`` does not exist.
     TrainingDiverged
@@ -819,7 +958,9 @@ def train(
     >>> 0.0 <= res["test_accuracy"] <= 1.0, 0.0 < res["compression_eval"] < 100.0
     (True, True)
     """
-    kw = dict(checkpoint=checkpoint, progress=progress, threads=threads)
+    kw = dict(
+        checkpoint=checkpoint, progress=progress, threads=threads, array_library=array_library
+    )
     if resume:
         if checkpoint is None:
             raise ValueError("resume=True needs a checkpoint path, got checkpoint=None")
@@ -901,6 +1042,12 @@ def _check_data(data: Any, cfg: TrainConfig) -> tuple[Any, Any, Any, Any]:
     return x_tr, y_tr, x_te, y_te
 
 
+@functools.cache
+def _namespace(library: str) -> Any:
+    """:func:`~lowrank_ode._array_api.library_namespace`, checked once per process."""
+    return library_namespace(library)
+
+
 def _check_meta(meta: Any) -> None:
     """Types of the checkpoint metadata (``TypeError``/``ValueError`` naming the field)."""
     if not isinstance(meta, dict):
@@ -978,22 +1125,19 @@ def _check_optimizer_shapes(tr: Trainer, path: Any) -> None:
                 )
 
 
-def _finite(blocks: list[Any]) -> bool:
-    for b in blocks:
-        arrays = (b.U, b.S, b.V) if isinstance(b, LowRank) else (b,)
-        if not all(np.all(np.isfinite(np.asarray(a))) for a in arrays):
-            return False
-    return True
-
-
 def _truncate_weights(model: Any, cfg: TrainConfig) -> list[LowRank]:
     """SVD truncation (τ) of every weight layer but the output layer of a dense network."""
     rule = Truncation(rtol=cfg.tau, atol=cfg.atol, min_rank=cfg.min_rank, max_rank=cfg.max_rank)
     out = []
     for m in model.weight_layers()[:-1]:
-        W = m.params()["W"].reshape(m.n_out, m.n_in)
-        sigma = np.linalg.svd(W, compute_uv=False)
-        out.append(LowRank.from_dense(W, rank=rule.rank(sigma, shape=W.shape)))
+        W = m.params()["W"]
+        xp = array_namespace(W)
+        W = xp.reshape(W, (m.n_out, m.n_in))
+        if type(W) is np.ndarray:
+            sigma = np.linalg.svd(W, compute_uv=False)
+        else:
+            sigma = xp.linalg.svdvals(W)
+        out.append(LowRank.from_dense(W, rank=rule.rank(sigma, shape=tuple(W.shape))))
     return out
 
 
@@ -1008,7 +1152,8 @@ class _truncated:
         layers = self.model.weight_layers()[:-1]
         for m, Y in zip(layers, _truncate_weights(self.model, self.cfg), strict=True):
             W = m.params()["W"]
-            m.set_params({"W": Y.to_dense().reshape(W.shape)})
+            xp = array_namespace(W)
+            m.set_params({"W": xp.reshape(Y.to_dense(), tuple(W.shape))})
 
     def __exit__(self, *exc: Any) -> None:
         self.model.set_params(self.saved)
