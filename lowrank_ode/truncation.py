@@ -177,11 +177,16 @@ def select_rank(sigma: np.ndarray, theta: float, norm: str = "fro") -> int:
     if norm == "fro":
         if _safe_squares(s):
             tails = np.sqrt(np.append(np.cumsum((s**2)[::-1])[::-1], 0.0))
-        else:  # σ² would overflow or underflow: the same sums in the log domain
-            with np.errstate(divide="ignore", under="ignore"):
-                log2 = 2 * np.log(s)
-                logtails = np.logaddexp.accumulate(log2[::-1])[::-1]
-                tails = np.append(np.exp(logtails / 2), 0.0)
+        else:  # σ² would overflow or underflow: each tail in units of its largest value,
+            # σ_{r+1}·‖σ_{r+1:}/σ_{r+1}‖₂ (O(k²), only for such extreme spectra)
+            with np.errstate(under="ignore"):
+                tails = np.array(
+                    [
+                        t[0] * np.sqrt(np.sum((t / t[0]) ** 2)) if t[0] > 0 else 0.0
+                        for t in (s[r:] for r in range(s.size))
+                    ]
+                    + [0.0]
+                )
     elif norm == "nuc":
         top = float(s[0]) if s.size else 0.0
         if top > _BIG:  # compare in units of σ₁, so that the running sums cannot overflow
