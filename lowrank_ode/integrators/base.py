@@ -71,6 +71,18 @@ class CountingProblem(Problem):
         self.count += 1
         return self.F.at(t, blocks)
 
+    def reduced(self, key: SubProblem, basis: Sequence[tuple[Any, Any]]) -> Any:  # noqa: D102
+        f = self.F.reduced(key, basis)
+        if f is None:
+            return None
+
+        def counted(t: float, X: tuple) -> tuple:
+            self.count += 1  # one stage of the reduced sub-problem is one evaluation
+            return f(t, X)
+
+        counted.uncounted = f  # type: ignore[attr-defined]  # for a stage already counted
+        return counted
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.F, name)
 
@@ -111,6 +123,11 @@ class Integrator:
         Rank selection of the methods that truncate (``accepts_truncation``: the rank-adaptive,
         parallel and midpoint BUG, and the full-rank reference).  ``None``: truncate back to
         the rank of the input (fixed rank).
+    reduced : bool, default True
+        Integrate the K-, L- and S-equations with the reduced operators of the problem when it
+        offers them (:meth:`Problem.reduced <lowrank_ode.problems.Problem.reduced>`: formed once
+        per sub-step); ``False`` always takes the generic path through ``F.at``.  Both give the
+        same result up to rounding and the same :attr:`n_evals`.
 
     Attributes
     ----------
@@ -118,7 +135,8 @@ class Integrator:
         The method's order given its sub-step solver (see ``method_order``).
     n_evals : int
         Evaluations of the right-hand side made by :meth:`step` so far (one network
-        forward/backward pass each in DLRT).
+        forward/backward pass each in DLRT; one stage of a reduced sub-problem counts as one
+        evaluation, as the call of ``F.at`` it replaces).
     """
 
     name: str = ""
@@ -132,9 +150,14 @@ class Integrator:
     affine_substeps: bool = True  # sub-problems of an affine F are affine (Exact applies)
 
     def __init__(
-        self, substep: str | SubstepSolver = "rk4", truncation: Truncation | None = None
+        self,
+        substep: str | SubstepSolver = "rk4",
+        truncation: Truncation | None = None,
+        *,
+        reduced: bool = True,
     ) -> None:
         self.substep = get_substep(substep)
+        self.reduced = bool(reduced)
         if truncation is not None and not isinstance(truncation, Truncation):
             raise TypeError(f"truncation must be a Truncation or None, got {truncation!r}")
         if truncation is not None and not self.accepts_truncation:
@@ -285,7 +308,13 @@ class Integrator:
 
         X0t = tuple(X0) + tuple(Y[i] for i in fidx)
         basis_t = tuple(basis) + ((None, None),) * len(fidx)
-        f0 = None if G0 is None else contract(G0)
+        fr = F.reduced(key, basis_t) if self.reduced and len(idx) == len(Y) else None
+        if fr is not None:  # reduced operators, formed once for all stages
+            f = fr
+            reuse = getattr(fr, "uncounted", None)  # the counted evaluation G0 at X0, reduced
+            f0 = None if G0 is None else (reuse(t, X0t) if reuse else contract(G0))
+        else:
+            f0 = None if G0 is None else contract(G0)
         X1 = self.substep(f, t, X0t, h, f0=f0, key=key, basis=basis_t)
         return list(X1[:n]), list(X1[n:])
 
