@@ -306,6 +306,11 @@ class Integrator:
         def f(s: float, X: tuple) -> tuple:
             return contract(F.at(s, point(X)))
 
+        if len(Y) == 1 and n == 1:  # one matrix: the same, without the loops over blocks
+
+            def f(s: float, X: tuple) -> tuple:
+                return (product(F.at(s, [factor(0, X[0])]), 0, 0),)
+
         X0t = tuple(X0) + tuple(Y[i] for i in fidx)
         basis_t = tuple(basis) + ((None, None),) * len(fidx)
         fr = F.reduced(key, basis_t) if self.reduced and len(idx) == len(Y) else None
@@ -331,7 +336,10 @@ class Integrator:
 
         With ``with_free`` the dense blocks evolve with it (θ' = F_θ); returns ``(K₁, θ₁)``.
         """
-        V0 = [Y[i].V for i in lowrank_indices(Y)]
+        idx = lowrank_indices(Y)
+        V0 = [Y[i].V for i in idx]
+        K0 = [Y[i].U @ Y[i].S for i in idx]
+        eye = _Identities(K0)  # the core I of K V₀ᴴ, formed once per sub-step
         return self._substep(
             F,
             t,
@@ -340,9 +348,9 @@ class Integrator:
             G0,
             key=SubProblem.K,
             with_free=with_free,
-            factor=lambda j, K: LowRank(K, eye_like(K.shape[1], K, xp=_xp(K)), V0[j]),
+            factor=lambda j, K: LowRank(K, eye(j, K), V0[j]),
             product=lambda G, i, j: G.right(i, V0[j]),
-            X0=[Y[i].U @ Y[i].S for i in lowrank_indices(Y)],
+            X0=K0,
             basis=[(None, V) for V in V0],
         )
 
@@ -362,6 +370,8 @@ class Integrator:
         """
         idx = lowrank_indices(Y)
         U0 = [Y[i].U for i in idx]
+        L0 = [Y[i].V @ ct(Y[i].S, xp=_xp(Y[i].S)) for i in idx]
+        eye = _Identities(L0)  # the core I of U₀ Lᴴ, formed once per sub-step
         L1, free = self._substep(
             F,
             t,
@@ -370,9 +380,9 @@ class Integrator:
             G0,
             key=SubProblem.L,
             with_free=with_free,
-            factor=lambda j, L: LowRank(U0[j], eye_like(L.shape[1], L, xp=_xp(L)), L),
+            factor=lambda j, L: LowRank(U0[j], eye(j, L), L),
             product=lambda G, i, j: G.left(i, U0[j]),
-            X0=[Y[i].V @ ct(Y[i].S, xp=_xp(Y[i].S)) for i in idx],
+            X0=L0,
             basis=[(None, U) for U in U0],
         )
         return L1, free
@@ -419,6 +429,20 @@ class Integrator:
 
 def _xp(A: Any) -> Any:
     return array_namespace(A)
+
+
+class _Identities:
+    """``eye(j, X)``: the identity core of block ``j`` for a stage value ``X``, kept per block
+    (one per sub-step instead of one per stage; a new one only if X changes width or dtype)."""
+
+    def __init__(self, X0: list[Any]) -> None:
+        self.eyes = [eye_like(X.shape[1], X, xp=_xp(X)) for X in X0]
+
+    def __call__(self, j: int, X: Any) -> Any:
+        eye = self.eyes[j]
+        if eye.dtype != X.dtype or eye.shape[0] != X.shape[1]:
+            eye = self.eyes[j] = eye_like(X.shape[1], X, xp=_xp(X))
+        return eye
 
 
 def orth(A: Any) -> Any:

@@ -225,3 +225,26 @@ def test_sylvester_validates_its_arguments():
         SylvesterProblem(np.eye(3, 2), np.eye(3))
     with pytest.raises(ValueError, match="C1, C2 must have shapes"):
         SylvesterProblem(np.eye(3), np.eye(4), np.ones((3, 1)), np.ones((3, 1)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
+def test_rk4_update_has_the_bits_of_the_textbook_formula(dtype):
+    """The RK4 update with two temporaries is x + (dt/6)(k₁ + 2k₂ + 2k₃ + k₄) bit for bit, and
+    ``axpy`` is y + a x bit for bit (in-place accumulation only reorders commuting additions)."""
+    from lowrank_ode.substep import _rk4_update, axpy
+
+    g = np.random.default_rng(1)
+
+    def draw():
+        z = g.standard_normal((30, 6))
+        return (z + 1j * g.standard_normal((30, 6)) if dtype is np.complex128 else z).astype(dtype)
+
+    x, a, b, c, d = (draw() for _ in range(5))
+    for dt in (0.1, -0.37, 1e-3 / 7):
+        want = x + (dt / 6) * (a + 2 * b + 2 * c + d)
+        got = _rk4_update(x, dt, a, b, c, d)
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+        assert np.array_equal(axpy(dt, (a,), (x,))[0], x + dt * a)
+    x0 = x.copy()
+    _rk4_update(x, 0.1, a, b, c, d)
+    assert np.array_equal(x, x0)  # the inputs are left alone
