@@ -120,6 +120,8 @@ class LowRank:
                 f"for shape ({U.shape[0]}, {V.shape[0]})"
             )
         self.U, self.S, self.V = U, S, V
+        if not (check_finite or check_orthonormal):
+            return  # the integrators build one of these per stage: no namespace lookup
         xp = array_namespace(U, S, V)
         if check_finite:
             for name, A in (("U", U), ("S", S), ("V", V)):

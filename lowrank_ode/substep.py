@@ -57,8 +57,33 @@ RHS = Callable[[float, State], State]
 
 
 def axpy(a: float, X: State, Y: State) -> State:
-    """``Y + a X`` for tuples of arrays."""
-    return tuple(y + a * x for x, y in zip(X, Y, strict=True))
+    """``Y + a X`` for tuples of arrays (one temporary per entry; the same bits)."""
+    return tuple(_axpy(a, x, y) for x, y in zip(X, Y, strict=True))
+
+
+def _axpy(a: float, x: Any, y: Any) -> Any:
+    """y + a x as (a x) += y: IEEE addition commutes, so the bits are those of y + a x."""
+    z = a * x
+    if z.dtype != y.dtype or z.shape != y.shape:
+        return y + z  # promotion or broadcasting: out of place
+    z += y
+    return z
+
+
+def _rk4_update(x: Any, dt: float, k1: Any, k2: Any, k3: Any, k4: Any) -> Any:
+    """x + (dt/6)(k1 + 2k2 + 2k3 + k4), evaluated in that order with two temporaries."""
+    if not (x.dtype == k1.dtype == k2.dtype == k3.dtype == k4.dtype):
+        return x + (dt / 6) * (k1 + 2 * k2 + 2 * k3 + k4)
+    if not (x.shape == k1.shape == k2.shape == k3.shape == k4.shape):
+        return x + (dt / 6) * (k1 + 2 * k2 + 2 * k3 + k4)
+    acc = 2 * k2
+    acc += k1  # k1 + 2k2 (addition commutes: the same bits)
+    two = 2 * k3
+    acc += two
+    acc += k4
+    acc *= dt / 6
+    acc += x
+    return acc
 
 
 class SubstepSolver:
@@ -130,7 +155,7 @@ class RK4(SubstepSolver):
             k3 = f(t + dt / 2, axpy(dt / 2, k2, X))
             k4 = f(t + dt, axpy(dt, k3, X))
             X = tuple(
-                x + (dt / 6) * (a + 2 * b + 2 * c + d)
+                _rk4_update(x, dt, a, b, c, d)
                 for x, a, b, c, d in zip(X, k1, k2, k3, k4, strict=True)
             )
             t = t + dt

@@ -71,6 +71,18 @@ class CountingProblem(Problem):
         self.count += 1
         return self.F.at(t, blocks)
 
+    def reduced(self, key: SubProblem, basis: Sequence[tuple[Any, Any]]) -> Any:  # noqa: D102
+        f = self.F.reduced(key, basis)
+        if f is None:
+            return None
+
+        def counted(t: float, X: tuple) -> tuple:
+            self.count += 1  # one stage of the reduced sub-problem is one evaluation
+            return f(t, X)
+
+        counted.uncounted = f  # type: ignore[attr-defined]  # for a stage already counted
+        return counted
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.F, name)
 
@@ -111,6 +123,11 @@ class Integrator:
         Rank selection of the methods that truncate (``accepts_truncation``: the rank-adaptive,
         parallel and midpoint BUG, and the full-rank reference).  ``None``: truncate back to
         the rank of the input (fixed rank).
+    reduced : bool, default True
+        Integrate the K-, L- and S-equations with the reduced operators of the problem when it
+        offers them (:meth:`Problem.reduced <lowrank_ode.problems.Problem.reduced>`: formed once
+        per sub-step); ``False`` always takes the generic path through ``F.at``.  Both give the
+        same result up to rounding and the same :attr:`n_evals`.
 
     Attributes
     ----------
@@ -118,7 +135,8 @@ class Integrator:
         The method's order given its sub-step solver (see ``method_order``).
     n_evals : int
         Evaluations of the right-hand side made by :meth:`step` so far (one network
-        forward/backward pass each in DLRT).
+        forward/backward pass each in DLRT; one stage of a reduced sub-problem counts as one
+        evaluation, as the call of ``F.at`` it replaces).
     """
 
     name: str = ""
@@ -132,9 +150,14 @@ class Integrator:
     affine_substeps: bool = True  # sub-problems of an affine F are affine (Exact applies)
 
     def __init__(
-        self, substep: str | SubstepSolver = "rk4", truncation: Truncation | None = None
+        self,
+        substep: str | SubstepSolver = "rk4",
+        truncation: Truncation | None = None,
+        *,
+        reduced: bool = True,
     ) -> None:
         self.substep = get_substep(substep)
+        self.reduced = bool(reduced)
         if truncation is not None and not isinstance(truncation, Truncation):
             raise TypeError(f"truncation must be a Truncation or None, got {truncation!r}")
         if truncation is not None and not self.accepts_truncation:
@@ -283,9 +306,20 @@ class Integrator:
         def f(s: float, X: tuple) -> tuple:
             return contract(F.at(s, point(X)))
 
+        if len(Y) == 1 and n == 1:  # one matrix: the same, without the loops over blocks
+
+            def f(s: float, X: tuple) -> tuple:
+                return (product(F.at(s, [factor(0, X[0])]), 0, 0),)
+
         X0t = tuple(X0) + tuple(Y[i] for i in fidx)
         basis_t = tuple(basis) + ((None, None),) * len(fidx)
-        f0 = None if G0 is None else contract(G0)
+        fr = F.reduced(key, basis_t) if self.reduced and len(idx) == len(Y) else None
+        if fr is not None:  # reduced operators, formed once for all stages
+            f = fr
+            reuse = getattr(fr, "uncounted", None)  # the counted evaluation G0 at X0, reduced
+            f0 = None if G0 is None else (reuse(t, X0t) if reuse else contract(G0))
+        else:
+            f0 = None if G0 is None else contract(G0)
         X1 = self.substep(f, t, X0t, h, f0=f0, key=key, basis=basis_t)
         return list(X1[:n]), list(X1[n:])
 
@@ -302,7 +336,10 @@ class Integrator:
 
         With ``with_free`` the dense blocks evolve with it (θ' = F_θ); returns ``(K₁, θ₁)``.
         """
-        V0 = [Y[i].V for i in lowrank_indices(Y)]
+        idx = lowrank_indices(Y)
+        V0 = [Y[i].V for i in idx]
+        K0 = [Y[i].U @ Y[i].S for i in idx]
+        eye = _Identities(K0)  # the core I of K V₀ᴴ, formed once per sub-step
         return self._substep(
             F,
             t,
@@ -311,9 +348,9 @@ class Integrator:
             G0,
             key=SubProblem.K,
             with_free=with_free,
-            factor=lambda j, K: LowRank(K, eye_like(K.shape[1], K, xp=_xp(K)), V0[j]),
+            factor=lambda j, K: LowRank(K, eye(j, K), V0[j]),
             product=lambda G, i, j: G.right(i, V0[j]),
-            X0=[Y[i].U @ Y[i].S for i in lowrank_indices(Y)],
+            X0=K0,
             basis=[(None, V) for V in V0],
         )
 
@@ -333,6 +370,8 @@ class Integrator:
         """
         idx = lowrank_indices(Y)
         U0 = [Y[i].U for i in idx]
+        L0 = [Y[i].V @ ct(Y[i].S, xp=_xp(Y[i].S)) for i in idx]
+        eye = _Identities(L0)  # the core I of U₀ Lᴴ, formed once per sub-step
         L1, free = self._substep(
             F,
             t,
@@ -341,9 +380,9 @@ class Integrator:
             G0,
             key=SubProblem.L,
             with_free=with_free,
-            factor=lambda j, L: LowRank(U0[j], eye_like(L.shape[1], L, xp=_xp(L)), L),
+            factor=lambda j, L: LowRank(U0[j], eye(j, L), L),
             product=lambda G, i, j: G.left(i, U0[j]),
-            X0=[Y[i].V @ ct(Y[i].S, xp=_xp(Y[i].S)) for i in idx],
+            X0=L0,
             basis=[(None, U) for U in U0],
         )
         return L1, free
@@ -390,6 +429,20 @@ class Integrator:
 
 def _xp(A: Any) -> Any:
     return array_namespace(A)
+
+
+class _Identities:
+    """``eye(j, X)``: the identity core of block ``j`` for a stage value ``X``, kept per block
+    (one per sub-step instead of one per stage; a new one only if X changes width or dtype)."""
+
+    def __init__(self, X0: list[Any]) -> None:
+        self.eyes = [eye_like(X.shape[1], X, xp=_xp(X)) for X in X0]
+
+    def __call__(self, j: int, X: Any) -> Any:
+        eye = self.eyes[j]
+        if eye.dtype != X.dtype or eye.shape[0] != X.shape[1]:
+            eye = self.eyes[j] = eye_like(X.shape[1], X, xp=_xp(X))
+        return eye
 
 
 def orth(A: Any) -> Any:

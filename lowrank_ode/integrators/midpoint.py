@@ -65,7 +65,7 @@ class MidpointBUG(Integrator):
 
     def _step_impl(self, F: Problem, t: float, Y: list[Any], h: float) -> list[Any]:
         idx = lowrank_indices(Y)
-        half = RankAdaptiveBUG(self.substep).augmented_step(F, t, Y, h / 2)
+        half = RankAdaptiveBUG(self.substep, reduced=self.reduced).augmented_step(F, t, Y, h / 2)
         G = F.at(t + h / 2, half)
         out = list(Y)
         Uh, Vh, S0 = [], [], []

@@ -164,6 +164,24 @@ class _Transposed(Problem):
     def at(self, t: float, blocks: list[Any]) -> Any:
         return _TransposedEvaluation(self.F.at(t, _transpose_blocks(blocks)))
 
+    def reduced(self, key: SubProblem, basis: Any) -> Any:
+        """K- and L-steps swap; the S-step is that of F in the swapped bases, transposed."""
+        if key == SubProblem.K:
+            return self.F.reduced(SubProblem.L, basis)
+        if key == SubProblem.L:
+            return self.F.reduced(SubProblem.K, basis)
+        if key not in (SubProblem.S, SubProblem.S_BACKWARD):
+            return None
+        g = self.F.reduced(key, [(Q, P) for P, Q in basis])
+        if g is None:
+            return None
+
+        def f(t: float, X: tuple) -> tuple:
+            Xh = tuple(ct(x, xp=array_namespace(x)) for x in X)
+            return tuple(ct(y, xp=array_namespace(y)) for y in g(t, Xh))
+
+        return f
+
 
 class _TransposedEvaluation:
     def __init__(self, G: Any) -> None:

@@ -1,5 +1,6 @@
 """Right-hand sides: the factored problem protocol and the built-in test problems."""
 
+from .affine import AffineMatrixODE, SylvesterProblem
 from .base import Evaluation, FunctionODE, MatrixODE, Problem, as_problem
 from .gradient import QuadraticGradientFlow
 from .klw import KLWProblem
@@ -12,6 +13,8 @@ __all__ = [
     "MatrixODE",
     "FunctionODE",
     "as_problem",
+    "AffineMatrixODE",
+    "SylvesterProblem",
     "KLWProblem",
     "LyapunovProblem",
     "QuadraticGradientFlow",

@@ -26,6 +26,10 @@ from typing import Any
 from .._array_api import array_namespace, ct
 from ..exceptions import NumericalBreakdown
 from ..lowrank import LowRank
+from ..substep import SubProblem
+
+#: The right-hand side f(t, X) -> X' of a sub-problem, on a tuple of states (one per block).
+ReducedRHS = Callable[[float, tuple], tuple]
 
 __all__ = ["Evaluation", "Problem", "MatrixODE", "FunctionODE", "as_problem"]
 
@@ -70,6 +74,49 @@ class Problem:
     def at(self, t: float, blocks: Sequence[Any]) -> Evaluation:
         """Evaluate the right-hand side at time ``t`` and the point ``blocks``."""
         raise NotImplementedError
+
+    def reduced(self, key: SubProblem, basis: Sequence[tuple[Any, Any]]) -> ReducedRHS | None:
+        """The right-hand side of one sub-problem, with its reduced operators formed once.
+
+        An integrator asks for it once per sub-step, before the sub-step solver runs; the
+        returned ``f(t, X) -> tuple`` must equal the generic sub-problem built from :meth:`at`
+        (to rounding) and is called at every stage.  ``key`` and ``basis`` are those handed to
+        the sub-step solver (:mod:`lowrank_ode.substep`): one pair ``(P, Q)`` per low-rank
+        block, with orthonormal columns, in which the state X stands for P X Qᴴ —
+
+        * ``SubProblem.K``, basis ``(None, V₀)``:  K' = F(t, K V₀ᴴ) V₀;
+        * ``SubProblem.L``, basis ``(None, U₀)``:  L' = F(t, U₀ Lᴴ)ᴴ U₀;
+        * ``SubProblem.S`` and ``S_BACKWARD``, basis ``(U, V)``:  S' = Uᴴ F(t, U S Vᴴ) V.
+
+        It is asked only for points without dense blocks.  Return ``None`` (the default) to
+        let the integrator fall back on the generic path; see
+        :class:`~lowrank_ode.problems.AffineMatrixODE` for the affine problems.
+
+        Parameters
+        ----------
+        key : SubProblem
+            Which sub-problem.
+        basis : sequence of (P, Q)
+            The fixed bases of the sub-problem, one pair per low-rank block.
+
+        Returns
+        -------
+        callable or None
+            ``f(t, X)`` on the tuple of states, or ``None``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from lowrank_ode.problems import LyapunovProblem
+        >>> from lowrank_ode.substep import SubProblem
+        >>> P = LyapunovProblem(30)
+        >>> Y = P.initial(rank=3)
+        >>> f = P.reduced(SubProblem.S, [(Y.U, Y.V)])  # Uᴴ A U, Vᴴ B V, Uᴴ C₁, Vᴴ C₂ once
+        >>> (Sdot,) = f(0.0, (Y.S,))  # then r × r products only
+        >>> bool(np.allclose(Sdot, P.at(0.0, [Y]).galerkin(0, Y.U, Y.V)))
+        True
+        """
+        return None
 
 
 class MatrixODE(Problem):

@@ -6,12 +6,12 @@ from typing import Any
 
 from .._array_api import array_namespace, ct
 from ..lowrank import LowRank
-from .base import MatrixODE
+from .affine import AffineMatrixODE, Operator
 
 __all__ = ["QuadraticGradientFlow"]
 
 
-class QuadraticGradientFlow(MatrixODE):
+class QuadraticGradientFlow(AffineMatrixODE):
     """F(Y) = −∇f(Y) = −Aᴴ(A Y − B) for f(Y) = ½‖A Y − B‖²_F (A = I when not given).
 
     Parameters
@@ -50,6 +50,28 @@ class QuadraticGradientFlow(MatrixODE):
             self.shape = (int(A.shape[1]), int(m))
         else:
             self.shape = (int(p), int(m))
+
+    def terms(self) -> list[tuple[Operator, Operator]]:
+        """(−AᴴA, I), or (−I, I) without A."""
+        A = self.A
+        if A is None:
+            return [(lambda X: -X, None)]
+        return [(lambda X: -(ct(A, xp=array_namespace(X)) @ (A @ X)), None)]
+
+    def forcing(self) -> tuple[Any, Any]:
+        """C = AᴴB: V ↦ Aᴴ(B V) and U ↦ Bᴴ(A U) (B V and Bᴴ U without A)."""
+        A = self.A
+
+        def right(V: Any) -> Any:
+            xp = array_namespace(V)
+            BV = self._B_right(V, xp)
+            return BV if A is None else ct(A, xp=xp) @ BV
+
+        def left(U: Any) -> Any:
+            xp = array_namespace(U)
+            return self._B_left(U if A is None else A @ U, xp)
+
+        return right, left
 
     def _B_right(self, V: Any, xp: Any) -> Any:
         if isinstance(self.B, LowRank):

@@ -11,6 +11,7 @@ import numpy as np
 
 from .._array_api import array_namespace
 from ..lowrank import LowRank
+from .affine import SylvesterProblem
 from .base import MatrixODE
 
 __all__ = ["ExplicitProblem", "KLWProblem", "random_skew"]
@@ -176,3 +177,23 @@ class KLWProblem(ExplicitProblem):
     def initial(self, rank: int) -> LowRank:
         """Best rank-``rank`` approximation of A(0) = D."""
         return LowRank.from_dense(self.exact(0.0), rank=rank)
+
+    def linear_form(self) -> SylvesterProblem:
+        """The same flow as a linear problem, Ẏ = W₁Y + Y + YW₂ᵀ (A = W₁ + I, B = W₂).
+
+        Its solution from A(0) is :meth:`exact`; unlike this problem (F = Ȧ(t), independent
+        of Y) it is affine in Y, so the integrators take its reduced sub-problems.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from lowrank_ode.problems import KLWProblem
+        >>> P = KLWProblem(10, seed=0)
+        >>> L = P.linear_form()
+        >>> bool(np.allclose(L.dense(0.3, P.exact(0.3)), P.dense(0.3, None)))
+        True
+        """
+        xp = self.xp
+        n = self.shape[0]
+        A = xp.asarray(self.W1 + np.eye(n))
+        return SylvesterProblem(A, xp.asarray(self.W2))

@@ -9,7 +9,7 @@ import numpy as np
 
 from .._array_api import array_namespace, ct
 from ..lowrank import LowRank
-from .base import MatrixODE
+from .affine import AffineMatrixODE, Operator
 from .stencil import tridiag_apply
 
 __all__ = ["LyapunovProblem", "sine_basis"]
@@ -26,14 +26,16 @@ def sine_basis(n: int) -> tuple[np.ndarray, np.ndarray]:
     return Q, lam
 
 
-class LyapunovProblem(MatrixODE):
+class LyapunovProblem(AffineMatrixODE):
     r"""dY/dt = ν_x Δ_n Y + ν_y Y Δ_mᵀ + C₁C₂ᴴ: the 2-D heat equation on a grid, factored.
 
     Δ = tridiag(1, −2, 1) is the (unscaled) Dirichlet second-difference matrix, so the
     eigenvalues of the operator Y ↦ ν_x Δ Y + ν_y Y Δ lie in (−4(ν_x + ν_y), 0); ν = κ/Δx²
     gives the physical heat equation with diffusivity κ.  The forcing C = C₁C₂ᴴ is low-rank.
     All products cost O((n + m)(r² + r c)) and never form an n × m matrix, so n = m = 10⁴ is
-    cheap.
+    cheap.  The sub-problems of the integrators are handed over reduced
+    (:meth:`~lowrank_ode.problems.AffineMatrixODE.reduced`): a K-step stage is one stencil
+    application to K plus r × r products, an S-step stage is r × r only.
 
     Parameters
     ----------
@@ -110,6 +112,25 @@ class LyapunovProblem(MatrixODE):
 
     def _B(self, X: Any) -> Any:
         return tridiag_apply(X, -2.0 * self.nu_y, self.nu_y)
+
+    def terms(self) -> list[tuple[Operator, Operator]]:
+        """(A, I) and (I, B): F(Y) = A Y + Y Bᵀ + C with A, B symmetric."""
+        return [(self._A, None), (None, self._B)]
+
+    def forcing(self) -> tuple[Any, Any]:
+        """V ↦ C₁ (C₂ᴴ V) and U ↦ C₂ (C₁ᴴ U), in the dtype of the argument."""
+
+        def right(V: Any) -> Any:
+            xp = array_namespace(V)
+            C1, C2 = (xp.astype(C, V.dtype, copy=False) for C in (self.C1, self.C2))
+            return C1 @ (ct(C2, xp=xp) @ V)
+
+        def left(U: Any) -> Any:
+            xp = array_namespace(U)
+            C1, C2 = (xp.astype(C, U.dtype, copy=False) for C in (self.C1, self.C2))
+            return C2 @ (ct(C1, xp=xp) @ U)
+
+        return right, left
 
     def dense(self, t: float, A: Any) -> Any:
         """A Y + Y Bᵀ + C on a dense Y."""

@@ -8,13 +8,13 @@ import numpy as np
 
 from .._array_api import array_namespace, ct
 from ..lowrank import LowRank, _check_rank
-from .base import MatrixODE
+from .affine import AffineMatrixODE, Operator
 from .stencil import tridiag_apply, tridiag_dense
 
 __all__ = ["SchrodingerProblem"]
 
 
-class SchrodingerProblem(MatrixODE):
+class SchrodingerProblem(AffineMatrixODE):
     r"""F(Y) = −i(a(D Y + Y Dᵀ) + V Y V) with D tridiagonal and V = diag(1 − cos x_j).
 
     Parameters
@@ -82,6 +82,20 @@ class SchrodingerProblem(MatrixODE):
         return self.a * (self._D(X @ (S @ (Zh @ V))) + X @ (S @ (Zh @ self._D(V)))) + v * (
             X @ (S @ (Zh @ (v * V)))
         )
+
+    def terms(self) -> list[tuple[Operator, Operator]]:
+        """F(Y) = (−iaD) Y + Y (iaD)ᴴ + (−iV) Y Vᴴ (D, V real symmetric, a real)."""
+        a = self.a
+
+        def v_times(X: Any) -> Any:
+            xp = array_namespace(X)
+            return xp.astype(self.v, X.dtype)[:, None] * X
+
+        return [
+            (lambda X: (-1j * a) * self._D(X), None),
+            (None, lambda X: (1j * a) * self._D(X)),
+            (lambda X: -1j * v_times(X), v_times),
+        ]
 
     def dense(self, t: float, A: Any) -> Any:
         xp = array_namespace(A)

@@ -36,14 +36,16 @@ class CountingProblem(LyapunovProblem):
         return super()._B(X)
 
 
-def test_stage_invariant_products_are_formed_once_per_step():
-    """RK4 K-step: four stages share V₀, so B V₀ is applied once, not four times."""
+@pytest.mark.parametrize("reduced", [True, False])
+def test_stage_invariant_products_are_formed_once_per_step(reduced):
+    """RK4 K-step: four stages share V₀, so B V₀ is applied once, not four times — on the
+    reduced path (V₀ᴴBV₀ formed once per sub-step) and on the generic one (cached products)."""
     P = CountingProblem(60, 50)
     Y = P.initial(4)
     CountingProblem.calls = 0
-    lo.solve(P, Y, (0, 0.01), 0.01, method="bug")
-    # K-step: B V₀ once (cached over its 4 stages); L-step: B(Z Sᴴ Xᴴ U₀) once per stage (4);
-    # S-step (Galerkin, 4 stages, k × k products only): B V₁ once
+    lo.solve(P, Y, (0, 0.01), 0.01, method=lo.integrators.BUG(reduced=reduced))
+    # K-step: B V₀ once (cached over its 4 stages); L-step: B applied to an m × r matrix once
+    # per stage (4); S-step (Galerkin, 4 stages, k × k products only): B V₁ once
     assert CountingProblem.calls == 6
 
 
