@@ -336,7 +336,9 @@ class Adam(_Stateful):
                 # the buffers are the joined vectors of the previous step when nothing moved
                 # them: update those in place (the state is replaced below, nothing else holds
                 # it), else update fresh copies
-                m, v = (_joined(A) if _joined(A) is not None else _flat(A, xp) for A in (M, V))
+                m, v = (_joined(A) for A in (M, V))
+                m = _flat(M, xp) if m is None else m
+                v = _flat(V, xp) if v is None else v
                 m, v, upd = self._update_inplace(m, v, d, ks[0], h)
             else:
                 m, v = _flat(M, xp), _flat(V, xp)

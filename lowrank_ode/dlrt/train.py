@@ -389,7 +389,7 @@ def start_rank(cfg: TrainConfig, shape: tuple[int, int]) -> int:
     adaptive methods, within the cap ⌊``max_rank_fraction``·min(n, m)⌋ (at least min_rank)."""
     r = min(cfg.rank, *shape)
     if METHODS[cfg.method].rank_adaptive:
-        cap = max(int(cfg.max_rank_fraction * min(shape)), cfg.min_rank)
+        cap = Truncation(min_rank=cfg.min_rank, max_rank_fraction=cfg.max_rank_fraction).cap(shape)
         r = min(r, cap)
     return r
 
